@@ -1,1 +1,535 @@
-//! (scaffold)
+//! Pipeline: builds the stages, the bounded channel between them, and owns the shutdown order.
+//!
+//! ```text
+//! reader thread (sync):  rescan → tail → decode → parse → enrich → batch ──► channel (4 batches)
+//! tokio runtime (async): channel ──► push ──► ack → checkpoint ──► saver (timer) → positions file
+//!                        metrics server (/metrics /healthz /ready), signals
+//! ```
+//!
+//! Shutdown runs in one direction: stop reading → seal the open batch and confirm pending
+//! outcomes → let the pusher drain (bounded by a deadline) → write the final positions. Positions
+//! only ever hold acknowledged offsets, so stopping at any point loses nothing.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::batch::{Batch, BatchOptions, Batcher, StreamRegistry};
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::Config;
+use crate::discover::Filter;
+use crate::enrich::{EnrichOptions, Enricher, FileCtx, Metadata};
+use crate::metrics::server::Health;
+use crate::metrics::Metrics;
+use crate::parse::{parse_into, Record};
+use crate::push::Pusher;
+use crate::tail::{Entry, EntrySink, TailOptions, Tailer};
+use crate::timefmt::format_rfc3339_nanos;
+
+/// How long shutdown waits for Loki to take what was read.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    /// Entries read and handed to the output.
+    pub entries: u64,
+    /// Batches sealed.
+    pub batches: u64,
+    /// The metrics server's address.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Where processed entries go.
+pub enum Output {
+    /// Batches to the pusher.
+    Loki {
+        /// The batcher.
+        batcher: Box<Batcher>,
+        /// The channel to the pusher.
+        tx: mpsc::Sender<Batch>,
+        /// For ack expectations.
+        checkpoint: Arc<Mutex<Checkpoint>>,
+    },
+    /// JSON lines on stdout (`--dry-run`).
+    DryRun {
+        /// Buffered stdout.
+        out: Box<std::io::BufWriter<std::io::Stdout>>,
+        /// Static labels.
+        statics: Vec<(String, String)>,
+        /// Pod-label capping like the real streams.
+        registry: Box<StreamRegistry>,
+    },
+}
+
+/// Parses and enriches entries and hands them to an [`Output`].
+pub struct Processor {
+    /// The enrichment stage.
+    pub enricher: Enricher,
+    rec: Record,
+    out: Output,
+    lossy: String,
+    metrics: Arc<Metrics>,
+    /// Entries processed.
+    pub entries: u64,
+    /// Batches sealed.
+    pub batches: u64,
+    /// Set when the pusher is gone.
+    pub broken: bool,
+}
+
+impl Processor {
+    /// A processor.
+    pub fn new(enricher: Enricher, out: Output, metrics: Arc<Metrics>) -> Processor {
+        Processor {
+            enricher,
+            rec: Record::new(),
+            out,
+            lossy: String::new(),
+            metrics,
+            entries: 0,
+            batches: 0,
+            broken: false,
+        }
+    }
+
+    fn send(&mut self, b: Batch) {
+        if let Output::Loki { tx, checkpoint, .. } = &mut self.out {
+            checkpoint
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .expect(b.seq, &b.acks);
+            self.metrics.loki_buffered_bytes.inc_by(b.body.len() as i64);
+            self.batches += 1;
+            if tx.blocking_send(b).is_err() {
+                self.broken = true;
+            }
+        }
+    }
+
+    /// Seals and sends the open batch when it is older than `max_wait`.
+    pub fn flush_due(&mut self) {
+        let due = match &self.out {
+            Output::Loki { batcher, .. } => batcher.due(),
+            Output::DryRun { .. } => true,
+        };
+        if due {
+            self.flush();
+        }
+    }
+
+    /// Seals and sends the open batch now.
+    pub fn flush(&mut self) {
+        match &mut self.out {
+            Output::Loki { batcher, .. } => {
+                if let Some(b) = batcher.seal() {
+                    self.send(b);
+                }
+            }
+            Output::DryRun { out, .. } => {
+                let _ = out.flush();
+            }
+        }
+    }
+}
+
+impl EntrySink for Processor {
+    fn entry(&mut self, file_id: u32, ctx: &FileCtx, e: Entry<'_>) {
+        self.entries += 1;
+        parse_into(e.content, ctx.hint, &mut self.rec);
+        let en = self
+            .enricher
+            .enrich(ctx, e.ts_ns, e.stream, e.content, &self.rec);
+        let raw: &[u8] = if en.redacted {
+            self.enricher.redacted_line()
+        } else {
+            e.content
+        };
+        // Loki's line is a protobuf string: invalid UTF-8 becomes U+FFFD.
+        let line: &[u8] = match std::str::from_utf8(raw) {
+            Ok(_) => raw,
+            Err(_) => {
+                self.lossy.clear();
+                self.lossy.push_str(&String::from_utf8_lossy(raw));
+                self.lossy.as_bytes()
+            }
+        };
+        let sealed = match &mut self.out {
+            Output::Loki { batcher, .. } => batcher.add(
+                file_id,
+                ctx,
+                &en.labels,
+                e.ts_ns,
+                line,
+                &self.enricher.meta,
+                e.commit_offset,
+            ),
+            Output::DryRun {
+                out,
+                statics,
+                registry,
+            } => {
+                let sid = registry.stream_id(file_id, ctx, &en.labels);
+                let labels = registry.label_string(sid).clone();
+                let _ = write_json_entry(out, e.ts_ns, &labels, &self.enricher.meta, line, None);
+                let _ = statics;
+                None
+            }
+        };
+        if let Some(b) = sealed {
+            self.send(b);
+        }
+    }
+}
+
+/// Writes one entry as a JSON line: `{"ts","labels":{…},"metadata":{…},"line"}` plus an optional
+/// `parsed` object (already JSON).
+pub fn write_json_entry<W: Write + ?Sized>(
+    out: &mut W,
+    ts_ns: i64,
+    label_string: &str,
+    meta: &Metadata,
+    line: &[u8],
+    parsed: Option<&str>,
+) -> std::io::Result<()> {
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    write!(
+        out,
+        "{{\"ts\":{},\"labels\":{{",
+        q(&format_rfc3339_nanos(ts_ns))
+    )?;
+    for (i, (k, v)) in parse_label_string(label_string).iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        write!(out, "{}:{}", q(k), q(v))?;
+    }
+    out.write_all(b"},\"metadata\":{")?;
+    for (i, (k, v)) in meta.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        write!(out, "{}:{}", q(k), q(v))?;
+    }
+    write!(out, "}},\"line\":{}", q(&String::from_utf8_lossy(line)))?;
+    if let Some(p) = parsed {
+        write!(out, ",\"parsed\":{p}")?;
+    }
+    out.write_all(b"}\n")
+}
+
+/// Splits a rendered `{a="x", b="y"}` label string back into pairs (unescaping values).
+pub fn parse_label_string(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let body = s.trim().trim_start_matches('{').trim_end_matches('}');
+    let mut chars = body.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(' ') | Some(',')) {
+            chars.next();
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        if chars.next().is_none() || chars.next() != Some('"') {
+            break;
+        }
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => val.push('\n'),
+                    Some('t') => val.push('\t'),
+                    Some('r') => val.push('\r'),
+                    Some(o) => val.push(o),
+                    None => break,
+                },
+                '"' => break,
+                c => val.push(c),
+            }
+        }
+        out.push((name, val));
+    }
+    out
+}
+
+fn enrich_options(cfg: &Config, keep_decided: bool) -> EnrichOptions {
+    EnrichOptions {
+        max_tracked: cfg.outcomes.max_tracked,
+        ttl_ns: cfg.outcomes.ttl.0.as_nanos().min(i64::MAX as u128) as i64,
+        max_schedules: cfg.outcomes.max_schedules,
+        max_routes: 200,
+        keep_decided,
+    }
+}
+
+fn statics(cfg: &Config) -> Vec<(String, String)> {
+    cfg.labels
+        .r#static
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Builds the processor of a run (also used by benchmarks).
+pub fn build_processor(
+    cfg: &Config,
+    metrics: Arc<Metrics>,
+    tx: Option<(mpsc::Sender<Batch>, Arc<Mutex<Checkpoint>>)>,
+) -> Processor {
+    let enricher = Enricher::new(metrics.clone(), &enrich_options(cfg, false));
+    let statics = statics(cfg);
+    let out = match tx {
+        Some((tx, checkpoint)) => Output::Loki {
+            batcher: Box::new(Batcher::new(
+                BatchOptions {
+                    max_bytes: cfg.loki.batch.max_bytes,
+                    max_entries: cfg.loki.batch.max_entries,
+                    max_wait: cfg.loki.batch.max_wait.0,
+                    structured_metadata: cfg.loki.structured_metadata,
+                    max_pods: cfg.labels.max_pods,
+                },
+                &statics,
+            )),
+            tx,
+            checkpoint,
+        },
+        None => Output::DryRun {
+            out: Box::new(std::io::BufWriter::with_capacity(
+                256 * 1024,
+                std::io::stdout(),
+            )),
+            registry: Box::new(StreamRegistry::new(&statics, cfg.labels.max_pods)),
+            statics,
+        },
+    };
+    Processor::new(enricher, out, metrics)
+}
+
+struct ReaderArgs {
+    cfg: Config,
+    metrics: Arc<Metrics>,
+    checkpoint: Arc<Mutex<Checkpoint>>,
+    tx: Option<mpsc::Sender<Batch>>,
+    stop: Arc<AtomicBool>,
+    health: Arc<Health>,
+}
+
+fn reader_loop(a: ReaderArgs) -> RunReport {
+    let cfg = &a.cfg;
+    let opts = TailOptions {
+        pods_dir: cfg.sources.pods_dir.clone(),
+        filter: Filter {
+            namespaces: cfg.sources.namespaces.clone(),
+            containers: cfg.sources.containers.clone(),
+        },
+        max_line_bytes: cfg.sources.max_line_bytes,
+        start_at: cfg.sources.start_at,
+        partial_timeout: Duration::from_secs(5),
+        read_budget: 1 << 20,
+    };
+    let mut tailer = Tailer::new(
+        opts,
+        cfg.effective_routes(),
+        a.checkpoint.clone(),
+        a.metrics.clone(),
+    );
+    let tx = a.tx.map(|tx| (tx, a.checkpoint.clone()));
+    let mut proc = build_processor(cfg, a.metrics.clone(), tx);
+    if let Some(state) = a
+        .checkpoint
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take_tracker()
+    {
+        proc.enricher.tracker_mut().restore(state);
+    }
+    let rescan_every = Duration::from_secs(1).min(cfg.sources.poll_interval.0 * 4);
+    let mut last_scan: Option<Instant> = None;
+    let mut last_state = Instant::now();
+    loop {
+        if a.stop.load(Ordering::Relaxed) || proc.broken {
+            break;
+        }
+        if last_scan.is_none_or(|t| t.elapsed() >= rescan_every) {
+            if let Err(e) = tailer.rescan() {
+                tracing::error!(pods_dir = %cfg.sources.pods_dir.display(), "cannot scan the pods directory: {e}");
+            }
+            a.health.ready.store(true, Ordering::Relaxed);
+            last_scan = Some(Instant::now());
+        }
+        let n = tailer.poll(&mut proc);
+        tailer.flush_partials(&mut proc);
+        proc.flush_due();
+        tailer.reap();
+        if last_state.elapsed() >= cfg.sources.sync_interval.0 {
+            let st = proc.enricher.tracker_mut().state();
+            a.checkpoint
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set_tracker(st);
+            last_state = Instant::now();
+        }
+        if n == 0 {
+            if cfg.run.once && tailer.idle() {
+                break;
+            }
+            std::thread::sleep(cfg.sources.poll_interval.0);
+        }
+    }
+    proc.flush();
+    proc.enricher.flush();
+    let st = proc.enricher.tracker_mut().state();
+    a.checkpoint
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .set_tracker(st);
+    RunReport {
+        entries: proc.entries,
+        batches: proc.batches,
+        metrics_addr: None,
+    }
+}
+
+async fn save_positions(
+    path: &std::path::Path,
+    cp: &Arc<Mutex<Checkpoint>>,
+    metrics: &Metrics,
+    force: bool,
+) {
+    let snap = {
+        let mut c = cp.lock().unwrap_or_else(|p| p.into_inner());
+        if !force && !c.is_dirty() {
+            return;
+        }
+        c.snapshot()
+    };
+    let path = path.to_path_buf();
+    let res = tokio::task::spawn_blocking(move || checkpoint::save(&path, &snap)).await;
+    let ok = matches!(res, Ok(Ok(())));
+    if let Ok(Err(e)) = &res {
+        tracing::error!("cannot write the positions file: {e}");
+    }
+    metrics
+        .positions_writes
+        .get_or_create(&crate::metrics::ResultLabel {
+            result: if ok { "ok" } else { "error" },
+        })
+        .inc();
+}
+
+/// Runs the pipeline until `stop` resolves (or, with `run.once`, until everything present was
+/// delivered).
+pub async fn run(
+    cfg: Config,
+    metrics: Arc<Metrics>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<RunReport> {
+    let health = Arc::new(Health::default());
+    let listen: SocketAddr = cfg.metrics.listen.parse().map_err(|_| {
+        anyhow::anyhow!("metrics.listen {:?} is not an address", cfg.metrics.listen)
+    })?;
+    let (server_stop_tx, server_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (bound, server) =
+        crate::metrics::server::serve(listen, metrics.clone(), health.clone(), async move {
+            let _ = server_stop_rx.await;
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    tracing::info!("serving /metrics, /healthz and /ready on http://{bound}");
+
+    if !cfg.sources.pods_dir.is_dir() {
+        anyhow::bail!(
+            "sources.pods_dir {} is not a directory",
+            cfg.sources.pods_dir.display()
+        );
+    }
+    let dry = cfg.run.dry_run;
+    let (cp, warning) = if dry {
+        (Checkpoint::default(), None)
+    } else {
+        Checkpoint::load(&cfg.sources.positions)
+    };
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let checkpoint = Arc::new(Mutex::new(cp));
+
+    let (tx, pusher_task) = if dry {
+        (None, None)
+    } else {
+        let pusher = Pusher::new(&cfg.loki, metrics.clone(), checkpoint.clone())?;
+        let (tx, rx) = mpsc::channel::<Batch>(4);
+        (Some(tx), Some(tokio::spawn(pusher.run(rx))))
+    };
+
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<RunReport>();
+    let args = ReaderArgs {
+        cfg: cfg.clone(),
+        metrics: metrics.clone(),
+        checkpoint: checkpoint.clone(),
+        tx,
+        stop: stop_flag.clone(),
+        health: health.clone(),
+    };
+    std::thread::Builder::new()
+        .name("veloki-reader".into())
+        .spawn(move || {
+            let r = reader_loop(args);
+            let _ = done_tx.send(r);
+        })?;
+
+    let saver_cp = checkpoint.clone();
+    let saver_metrics = metrics.clone();
+    let positions = cfg.sources.positions.clone();
+    let sync = cfg.sources.sync_interval.0;
+    let saver = (!dry).then(|| {
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(sync);
+            loop {
+                t.tick().await;
+                save_positions(&positions, &saver_cp, &saver_metrics, false).await;
+            }
+        })
+    });
+
+    tokio::pin!(done_rx);
+    let report = tokio::select! {
+        r = &mut done_rx => r.ok(),
+        _ = stop => {
+            tracing::info!("stopping: finishing reads, flushing batches, waiting for Loki");
+            stop_flag.store(true, Ordering::Relaxed);
+            tokio::time::timeout(SHUTDOWN_DEADLINE, &mut done_rx).await.ok().and_then(Result::ok)
+        }
+    };
+    if let Some(task) = pusher_task {
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, task).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("pusher failed: {e}"),
+            Err(_) => tracing::warn!(
+                "Loki did not take everything within {SHUTDOWN_DEADLINE:?}; undelivered lines stay on disk and are sent after the restart"
+            ),
+        }
+    }
+    if let Some(s) = saver {
+        s.abort();
+    }
+    if !dry {
+        save_positions(&cfg.sources.positions, &checkpoint, &metrics, true).await;
+    }
+    let _ = server_stop_tx.send(());
+    let _ = server.await;
+    let mut report = report.unwrap_or_default();
+    report.metrics_addr = Some(bound);
+    Ok(report)
+}
