@@ -25,6 +25,23 @@
 //! Guarantees: the API is synchronous (usable from sync and async tests); a reply is
 //! recorded *before* it is written, so a client that got an answer can assert on it at once;
 //! dropping the server stops and joins every thread; counting entries is O(1) per entry.
+//!
+//! Usage from a test file:
+//!
+//! ```ignore
+//! mod common;
+//! use common::loki::{LokiServer, Reply};
+//!
+//! let loki = LokiServer::start();
+//! loki.push_replies([Reply::rate_limited(Some(1)), Reply::status(204)]);
+//! // … point the client under test at loki.url() …
+//! assert!(loki.wait_for_entries(10, Duration::from_secs(5)));
+//! assert_eq!(loki.push_requests().len(), 2);
+//! ```
+//!
+//! The blocking calls (`wait_for_*`, `stop_listening`, …) block the calling thread: from a
+//! `#[tokio::test]`, use `flavor = "multi_thread"` (or `spawn_blocking`) when the client
+//! under test runs on the same runtime, or its connection tasks starve meanwhile.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -1125,6 +1142,7 @@ impl LokiServer {
             .lock()
             .requests
             .iter()
+            .filter(|r| r.is_push() && r.answer != Answer::Reset)
             .filter_map(|r| r.decoded.as_ref().err().cloned())
             .collect()
     }
