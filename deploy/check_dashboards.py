@@ -213,7 +213,7 @@ class Checker:
                     self.problem(where, "stream selector needs a matcher that does not match the empty value")
                 i += 1
                 continue
-            if text in ("|=", "!=", "|~", "!~") and toks[i - 1][1] != "" and kind == "op" and i + 1 < len(toks) and toks[i + 1][0] == "str":
+            if kind == "op" and text in ("|=", "!=", "|~", "!~") and i + 1 < len(toks) and toks[i + 1][0] == "str":
                 i += 2  # line filter
                 continue
             if text == "|" and nxt is not None:
@@ -221,6 +221,9 @@ class Checker:
                 if name in LOGQL_PARSERS:
                     self.problem(where, f"| {name}: veloki's labels and metadata need no parser stage (and Velero's text lines break | json)")
                 elif toks[i + 1][0] == "ident":
+                    if i + 3 >= len(toks):
+                        self.problem(where, f"| {name}: incomplete label filter")
+                        break
                     if name not in allowed:
                         self.problem(where, f"| {name}: not a stream label or structured-metadata key")
                     op, val = toks[i + 2][1], toks[i + 3]
