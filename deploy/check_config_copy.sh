@@ -8,9 +8,8 @@ src="$root/pipelines/velero.yaml"
 copy="$root/deploy/kubernetes/velero.yaml"
 
 if [[ ! -f "$src" ]]; then
-  # Until the production pipeline file lands, the copy is the reference; say so loudly.
-  echo "check_config_copy: WARNING: pipelines/velero.yaml does not exist (yet); nothing to compare" >&2
-  exit 0
+  echo "check_config_copy: pipelines/velero.yaml is missing" >&2
+  exit 1
 fi
 if ! diff -u --label pipelines/velero.yaml --label deploy/kubernetes/velero.yaml "$src" "$copy"; then
   echo "check_config_copy: deploy/kubernetes/velero.yaml differs from pipelines/velero.yaml;" \

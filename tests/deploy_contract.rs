@@ -187,8 +187,16 @@ fn sample_labels_are_in_the_contract() {
 
 #[test]
 fn stream_labels_match_the_contract() {
-    let veloki: BTreeSet<String> =
+    // The labels veloki derives itself, plus the static labels of the production pipeline file
+    // (`cluster`, `node`), which the DaemonSet ships.
+    let mut veloki: BTreeSet<String> =
         veloki::enrich::labels::STREAM_LABELS.iter().map(|s| s.to_string()).collect();
+    let cfg = veloki::config::Config::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pipelines/velero.yaml"
+    )))
+    .expect("pipelines/velero.yaml loads");
+    veloki.extend(cfg.labels.r#static.keys().cloned());
     let contract = string_set(&contract()["stream_labels"]);
     assert_eq!(veloki, contract, "\n{}", diff(&veloki, &contract));
 }
