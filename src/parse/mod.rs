@@ -19,6 +19,10 @@ pub mod logrus;
 pub mod logrus_json;
 pub mod other;
 
+/// The most fields a [`Record`] keeps for one line. The record is reused, so this also bounds the
+/// memory it retains; fields past the cap are dropped (the raw line is still shipped whole).
+pub const MAX_FIELDS: usize = 256;
+
 /// A byte range `start..end` into the line a [`Record`] was parsed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
