@@ -274,6 +274,18 @@ pub enum CliEvent {
         /// The backup name taken from the `velero backup describe <name>` hint, when present.
         name: Option<Span>,
     },
+    /// `Restore request "<name>" submitted successfully.`
+    RestoreSubmitted {
+        /// The restore name.
+        name: Span,
+    },
+    /// `Restore completed with status: <Phase>. You may check … velero restore describe <name> …`
+    RestoreCompleted {
+        /// The phase word (`Completed`, `PartiallyFailed`, `Failed`, `FailedValidation`).
+        phase: Span,
+        /// The restore name taken from the `velero restore describe <name>` hint, when present.
+        name: Option<Span>,
+    },
     /// `Waiting for backup to complete. …`, a line of waiting dots, or another informational line.
     Info,
     /// `An error occurred: …` (cobra) or `Error waiting: …`.
