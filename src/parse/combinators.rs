@@ -346,7 +346,7 @@ pub fn go_duration<'a, E: ParseError<&'a [u8]>>(i: &'a [u8]) -> nom::IResult<&'a
 /// Parses a whole Go duration cell (`34.3µs`) into seconds; `None` unless the entire input matches.
 pub fn parse_go_duration(cell: &[u8]) -> Option<f64> {
     match go_duration::<Error>(cell) {
-        Ok((rest, secs)) if rest.is_empty() => Some(secs),
+        Ok(([], secs)) => Some(secs),
         _ => None,
     }
 }

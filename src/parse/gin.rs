@@ -92,7 +92,7 @@ fn access(line: &[u8]) -> Result<GinAccess, nom::Err<Error<'_>>> {
 
     let rest = trim(i);
     let (path_raw, kind) = match quoted::<Error>(rest) {
-        Ok((after, inner)) if after.is_empty() => (inner, ValueKind::GoQuoted),
+        Ok(([], inner)) => (inner, ValueKind::GoQuoted),
         _ => (rest, ValueKind::Bare),
     };
     let (path_part, query_part) = match memchr::memchr(b'?', path_raw) {

@@ -251,9 +251,18 @@ mod tests {
             .collect()
     }
 
+    /// line, time, level, msg, fields
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Level,
+        Option<&'a str>,
+        &'a [(&'a str, &'a str)],
+    );
+
     #[test]
     fn real_lines() {
-        let cases: &[(&str, &str, Level, Option<&str>, &[(&str, &str)])] = &[
+        let cases: &[Case] = &[
             (
                 r#"time="2024-12-22T19:29:15Z" level=info msg="Setting up backup log" backup=velero/nginx-backup logSource="pkg/controller/backup_controller.go:605""#,
                 "2024-12-22T19:29:15Z",
