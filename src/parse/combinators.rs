@@ -343,10 +343,14 @@ pub fn go_duration<'a, E: ParseError<&'a [u8]>>(i: &'a [u8]) -> nom::IResult<&'a
     }
 }
 
-/// Parses a whole Go duration cell (`34.3µs`) into seconds; `None` unless the entire input matches.
+/// The longest `time.Duration` Go can represent (2^63 - 1 ns), in seconds.
+pub const MAX_GO_DURATION_SECS: f64 = 9.223_372_036_854_776e9;
+
+/// Parses a whole Go duration cell (`34.3µs`) into seconds; `None` unless the entire input
+/// matches and fits a Go `time.Duration` (so the result is always finite).
 pub fn parse_go_duration(cell: &[u8]) -> Option<f64> {
     match go_duration::<Error>(cell) {
-        Ok(([], secs)) => Some(secs),
+        Ok(([], secs)) if secs.abs() <= MAX_GO_DURATION_SECS => Some(secs),
         _ => None,
     }
 }
@@ -706,7 +710,10 @@ mod tests {
                 "{cell}: {got} != {want}"
             );
         }
-        for bad in ["", "s", "1", "1x", "ms", "1.s.", "µs", "1 s", "12", "."] {
+        let huge = format!("{}h", "9".repeat(400));
+        for bad in [
+            "", "s", "1", "1x", "ms", "1.s.", "µs", "1 s", "12", ".", "2562048h", &huge,
+        ] {
             assert_eq!(parse_go_duration(bad.as_bytes()), None, "{bad:?}");
         }
     }
