@@ -7,7 +7,13 @@ use veloki::parse::{parse_into, Hint, Record};
 
 fuzz_target!(|data: &[u8]| {
     let mut rec = Record::new();
-    for hint in [Hint::Auto, Hint::Velero, Hint::Gin, Hint::VeleroCli, Hint::None] {
+    for hint in [
+        Hint::Auto,
+        Hint::Velero,
+        Hint::Gin,
+        Hint::VeleroCli,
+        Hint::None,
+    ] {
         parse_into(data, hint, &mut rec);
         veloki_fuzz::check(data, &rec, true);
     }

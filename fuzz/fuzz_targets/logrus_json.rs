@@ -8,7 +8,12 @@ fuzz_target!(|data: &[u8]| {
     let mut rec = Record::new();
     let ok = logrus_json::parse(data, &mut rec);
     veloki_fuzz::check(data, &rec, ok);
-    for kind in [ValueKind::Bare, ValueKind::GoQuoted, ValueKind::JsonString, ValueKind::JsonRaw] {
+    for kind in [
+        ValueKind::Bare,
+        ValueKind::GoQuoted,
+        ValueKind::JsonString,
+        ValueKind::JsonRaw,
+    ] {
         let _ = combinators::unescape(data, kind);
     }
 });

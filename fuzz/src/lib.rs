@@ -4,7 +4,11 @@
 use veloki::parse::{Format, Record, Span, MAX_FIELDS};
 
 fn check_span(line: &[u8], s: Span) {
-    assert!(s.start <= s.end && s.end as usize <= line.len(), "span {s:?} outside a {}-byte line", line.len());
+    assert!(
+        s.start <= s.end && s.end as usize <= line.len(),
+        "span {s:?} outside a {}-byte line",
+        line.len()
+    );
 }
 
 /// Checks the invariants of `rec` after a parser accepted (`accepted`) or rejected `line`.
