@@ -19,6 +19,10 @@ pub mod logrus;
 pub mod logrus_json;
 pub mod other;
 
+/// The most fields a [`Record`] keeps for one line. The record is reused, so this also bounds the
+/// memory it retains; fields past the cap are dropped (the raw line is still shipped whole).
+pub const MAX_FIELDS: usize = 256;
+
 /// A byte range `start..end` into the line a [`Record`] was parsed from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Span {
@@ -210,16 +214,21 @@ pub enum UnparsedReason {
     MalformedJson,
     /// Starts with `[GIN]` but is not an access line.
     MalformedGin,
+    /// A line of a Go runtime panic or fatal-error dump (`panic: …`, `goroutine 1 [running]:`,
+    /// a stack frame): recognised, but unstructured. The level is set where the line starts a
+    /// panic or fatal error.
+    GoPanic,
 }
 
 impl UnparsedReason {
     /// Every reason, for metric pre-registration and cardinality tests.
-    pub const ALL: [UnparsedReason; 5] = [
+    pub const ALL: [UnparsedReason; 6] = [
         UnparsedReason::Empty,
         UnparsedReason::UnknownFormat,
         UnparsedReason::MalformedLogrus,
         UnparsedReason::MalformedJson,
         UnparsedReason::MalformedGin,
+        UnparsedReason::GoPanic,
     ];
 
     /// Stable snake_case name (metric label value).
@@ -230,6 +239,7 @@ impl UnparsedReason {
             UnparsedReason::MalformedLogrus => "malformed_logrus",
             UnparsedReason::MalformedJson => "malformed_json",
             UnparsedReason::MalformedGin => "malformed_gin",
+            UnparsedReason::GoPanic => "go_panic",
         }
     }
 }
@@ -268,6 +278,18 @@ pub enum CliEvent {
         /// The phase word (`Completed`, `PartiallyFailed`, `Failed`, `FailedValidation`).
         phase: Span,
         /// The backup name taken from the `velero backup describe <name>` hint, when present.
+        name: Option<Span>,
+    },
+    /// `Restore request "<name>" submitted successfully.`
+    RestoreSubmitted {
+        /// The restore name.
+        name: Span,
+    },
+    /// `Restore completed with status: <Phase>. You may check … velero restore describe <name> …`
+    RestoreCompleted {
+        /// The phase word (`Completed`, `PartiallyFailed`, `Failed`, `FailedValidation`).
+        phase: Span,
+        /// The restore name taken from the `velero restore describe <name>` hint, when present.
         name: Option<Span>,
     },
     /// `Waiting for backup to complete. …`, a line of waiting dots, or another informational line.
@@ -369,39 +391,150 @@ pub fn parse_into(line: &[u8], hint: Hint, rec: &mut Record) {
     }
 }
 
+/// A parser entry point: fills `rec` and returns true, or returns false (`rec` may be dirty).
+type Parser = fn(&[u8], &mut Record) -> bool;
+
+/// Runs `parser`; on failure resets `rec` so the next parser starts clean.
+fn attempt(parser: Parser, line: &[u8], rec: &mut Record) -> bool {
+    if parser(line, rec) {
+        true
+    } else {
+        rec.clear();
+        false
+    }
+}
+
+/// Runs `parser` on a line whose first bytes commit it to that format; on failure the line is
+/// `Plain` with `reason`.
+fn committed(parser: Parser, line: &[u8], rec: &mut Record, reason: UnparsedReason) {
+    if !attempt(parser, line, rec) {
+        rec.unparsed = Some(reason);
+    }
+}
+
 fn dispatch(line: &[u8], hint: Hint, rec: &mut Record) {
     if hint == Hint::None {
         return;
     }
-    // Sniff by the first bytes; each parser either fills `rec` and returns true, or leaves it
-    // untouched (format Plain) and returns false.
-    let first = line.first().copied().unwrap_or(b' ');
-    match first {
+    // A CronJob pod prints only CLI output: try it first there.
+    if hint == Hint::VeleroCli && attempt(cli::parse, line, rec) {
+        return;
+    }
+    // Sniff by the first bytes. The shapes are disjoint, so the hint only decides the order of
+    // the free-text fallbacks below.
+    match line.first().copied().unwrap_or(b' ') {
         b't' if line.starts_with(b"time=") => {
-            if !logrus::parse(line, rec) {
-                rec.clear();
-                rec.unparsed = Some(UnparsedReason::MalformedLogrus);
-            }
+            committed(logrus::parse, line, rec, UnparsedReason::MalformedLogrus)
         }
-        b'{' => {
-            if !logrus_json::parse(line, rec) {
-                rec.clear();
-                rec.unparsed = Some(UnparsedReason::MalformedJson);
-            }
+        b'l' if line.starts_with(b"level=") => {
+            committed(logrus::parse, line, rec, UnparsedReason::MalformedLogrus)
         }
+        b'{' => committed(logrus_json::parse, line, rec, UnparsedReason::MalformedJson),
         b'[' if line.starts_with(b"[GIN]") => {
-            if !gin::parse_access(line, rec) {
-                rec.clear();
-                rec.unparsed = Some(UnparsedReason::MalformedGin);
-            }
+            committed(gin::parse_access, line, rec, UnparsedReason::MalformedGin)
         }
         b'[' if line.starts_with(b"[GIN-debug]") => {
-            gin::parse_debug(line, rec);
+            attempt(gin::parse_debug, line, rec);
+        }
+        b'A'..=b'Z' | 0x1b if logrus::looks_like_tty(line) && attempt(logrus::parse, line, rec) => {
         }
         _ => {
-            let _ = gin::parse_error_line(line, rec)
-                || cli::parse(line, rec)
-                || other::parse(line, rec);
+            let order: &[Parser] = match hint {
+                Hint::Gin => &[
+                    gin::parse_error_line,
+                    other::parse_go_log,
+                    other::parse,
+                    cli::parse,
+                ],
+                _ => &[gin::parse_error_line, cli::parse, other::parse],
+            };
+            let _ = order.iter().any(|p| attempt(*p, line, rec));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(line: &str, hint: Hint) -> Record {
+        let mut rec = Record::new();
+        parse_into(line.as_bytes(), hint, &mut rec);
+        rec
+    }
+
+    #[test]
+    fn dispatch_table() {
+        use Format::*;
+        let cases: &[(&str, Hint, Format, Option<UnparsedReason>)] = &[
+            ("time=\"2025-01-01T00:00:00Z\" level=info msg=x", Hint::Auto, LogrusText, None),
+            ("level=info msg=x", Hint::Velero, LogrusText, None),
+            ("time=\"2025-01-01T00:00:00Z\" msg=no-level", Hint::Auto, Plain, Some(UnparsedReason::MalformedLogrus)),
+            ("INFO[0001] hello   k=v", Hint::Auto, LogrusText, None),
+            ("\x1b[36mINFO\x1b[0m[0001] hello", Hint::Velero, LogrusText, None),
+            ("{\"level\":\"info\",\"msg\":\"x\",\"time\":\"t\"}", Hint::Auto, LogrusJson, None),
+            ("{not json", Hint::Velero, Plain, Some(UnparsedReason::MalformedJson)),
+            ("[GIN] 2025/09/13 - 10:15:30 | 200 |      41.237\u{b5}s |        10.1.0.1 | GET      \"/api/v1/health\"", Hint::Gin, GinAccess, None),
+            ("[GIN] garbage", Hint::Auto, Plain, Some(UnparsedReason::MalformedGin)),
+            ("[GIN-debug] Listening and serving HTTP on :8080", Hint::Gin, GinDebug, None),
+            ("Error #01: rate limit exceded", Hint::Gin, GinError, None),
+            ("     Meta: x", Hint::Auto, GinError, None),
+            ("Backup request \"b\" submitted successfully.", Hint::VeleroCli, VeleroCli, None),
+            ("Backup request \"b\" submitted successfully.", Hint::Auto, VeleroCli, None),
+            ("..........", Hint::VeleroCli, VeleroCli, None),
+            ("2025/09/13 10:00:00 OIDC authentication disabled", Hint::Gin, GoLog, None),
+            ("2025/09/13 10:00:00 OIDC authentication disabled", Hint::VeleroCli, GoLog, None),
+            ("\x1b[31m2025/09/13 10:20:00 [Recovery] 2025/09/13 - 10:20:00 panic recovered:", Hint::Gin, GoLog, None),
+            ("I0926 07:11:01.968901       1 request.go:665] Waited", Hint::Velero, Klog, None),
+            ("1.675757442435557e+09\tINFO\tsetup\tstarting manager", Hint::Auto, Zap, None),
+            ("panic: boom", Hint::Auto, Plain, Some(UnparsedReason::GoPanic)),
+            ("Warning: Failed to save default admin user: x", Hint::Gin, Plain, Some(UnparsedReason::UnknownFormat)),
+            ("INFORMATION only", Hint::Auto, Plain, Some(UnparsedReason::UnknownFormat)),
+            ("", Hint::Auto, Plain, Some(UnparsedReason::Empty)),
+            ("  \t ", Hint::Gin, Plain, Some(UnparsedReason::Empty)),
+            ("time=\"2025-01-01T00:00:00Z\" level=info msg=x", Hint::None, Plain, Some(UnparsedReason::UnknownFormat)),
+        ];
+        for (line, hint, format, reason) in cases {
+            let rec = parsed(line, *hint);
+            assert_eq!(rec.format, *format, "{line:?} {hint:?}");
+            assert_eq!(rec.unparsed, *reason, "{line:?} {hint:?}");
+            if rec.format == Plain && rec.unparsed != Some(UnparsedReason::GoPanic) {
+                assert_eq!(
+                    (rec.level, rec.msg, rec.fields.len()),
+                    (None, None, 0),
+                    "{line:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn failed_parsers_leave_no_trace() {
+        // Logrus fills fields before discovering there is no level: they must be cleared.
+        let rec = parsed("time=\"t\" a=1 b=2 c=3", Hint::Auto);
+        assert_eq!(rec.unparsed, Some(UnparsedReason::MalformedLogrus));
+        assert!(rec.fields.is_empty() && rec.time.is_none());
+        // A reused record carries nothing over.
+        let mut rec = Record::new();
+        parse_into(b"{\"level\":\"info\",\"a\":1}", Hint::Auto, &mut rec);
+        assert_eq!(rec.fields.len(), 1);
+        parse_into(b"[GIN] x", Hint::Auto, &mut rec);
+        assert!(rec.fields.is_empty() && rec.level.is_none() && rec.gin.is_none());
+    }
+
+    #[test]
+    fn reasons_are_closed_and_named() {
+        let names: Vec<&str> = UnparsedReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "empty",
+                "unknown_format",
+                "malformed_logrus",
+                "malformed_json",
+                "malformed_gin",
+                "go_panic"
+            ]
+        );
     }
 }
