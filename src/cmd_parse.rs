@@ -90,6 +90,14 @@ pub fn parsed_json(line: &[u8], rec: &Record) -> String {
                 text(phase),
                 name.map_or("null".into(), text)
             )),
+            CliEvent::RestoreSubmitted { name } => {
+                s.push_str(&format!(",\"cli\":{{\"event\":\"restore_submitted\",\"name\":{}}}", text(name)))
+            }
+            CliEvent::RestoreCompleted { phase, name } => s.push_str(&format!(
+                ",\"cli\":{{\"event\":\"restore_completed\",\"phase\":{},\"name\":{}}}",
+                text(phase),
+                name.map_or("null".into(), text)
+            )),
             CliEvent::Info => s.push_str(",\"cli\":{\"event\":\"info\"}"),
             CliEvent::Error => s.push_str(",\"cli\":{\"event\":\"error\"}"),
         }

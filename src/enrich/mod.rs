@@ -391,7 +391,12 @@ impl Enricher {
             }
             Format::GinError | Format::GinDebug => operation = Operation::Http,
             Format::VeleroCli => {
-                operation = Operation::Backup;
+                operation = match rec.cli {
+                    Some(CliEvent::RestoreSubmitted { .. } | CliEvent::RestoreCompleted { .. }) => {
+                        Operation::Restore
+                    }
+                    _ => Operation::Backup,
+                };
                 if component.is_none() {
                     component = Some(Component::VeleroCli);
                 }
@@ -559,6 +564,26 @@ impl Enricher {
                 }
                 let decided = match (p, &n) {
                     (Some(p), Some(n)) => self.apply(n, Event::BackupCliFinal(p), ts_ns),
+                    _ => None,
+                };
+                (p, decided)
+            }
+            CliEvent::RestoreSubmitted { name } => {
+                let n = String::from_utf8_lossy(name.get(line)).into_owned();
+                self.meta.push("restore", &n);
+                self.apply(&n, Event::RestoreStarted, ts_ns);
+                (Some(Phase::New), None)
+            }
+            CliEvent::RestoreCompleted { phase, name } => {
+                let p = std::str::from_utf8(phase.get(line))
+                    .ok()
+                    .and_then(Phase::parse);
+                let n = name.map(|s| String::from_utf8_lossy(s.get(line)).into_owned());
+                if let Some(n) = &n {
+                    self.meta.push("restore", n);
+                }
+                let decided = match (p, &n) {
+                    (Some(p), Some(n)) => self.apply(n, Event::RestoreCliFinal(p), ts_ns),
                     _ => None,
                 };
                 (p, decided)

@@ -77,8 +77,10 @@ pub enum Event {
     BackupPhaseSeen(Phase),
     /// CLI: `Backup completed with status: <Phase>`.
     BackupCliFinal(Phase),
-    /// `starting restore`.
+    /// `starting restore`, CLI `Restore request … submitted`.
     RestoreStarted,
+    /// CLI: `Restore completed with status: <Phase>`.
+    RestoreCliFinal(Phase),
     /// A restore error line (summary `… restore error: …` or an error-level run line).
     RestoreErrorLine(String),
     /// `restore completed`.
@@ -326,7 +328,7 @@ impl Tracker {
                     decide_now = Some((o, reason));
                 }
             }
-            Event::BackupCliFinal(phase) => {
+            Event::BackupCliFinal(phase) | Event::RestoreCliFinal(phase) => {
                 if let Some(o) = phase.outcome() {
                     let reason = match o {
                         Outcome::Completed => None,
