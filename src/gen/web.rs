@@ -44,6 +44,30 @@ const US: u64 = 1_000;
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
 
+/// Gin v1.8–v1.11 `defaultLogFormatter` without colours:
+/// `"[GIN] %v |%s %3d %s| %13v | %15s |%s %-7s %s %#v\n%s"`.
+#[allow(clippy::too_many_arguments)]
+fn gin_line(
+    out: &mut String,
+    tmp: &mut String,
+    t: i64,
+    status: u16,
+    lat: u64,
+    ip: &str,
+    method: &str,
+    path: &str,
+) {
+    // Gin ≥ 1.8 truncates latencies over a minute to whole seconds.
+    let lat = if lat > 60 * SEC { lat - lat % SEC } else { lat };
+    tmp.clear();
+    text::go_duration(tmp, lat);
+    out.push_str("[GIN] ");
+    text::gin_time(out, t);
+    // `|%s %-7s %s %#v`: empty colour, space, padded method, space, empty reset, space, path.
+    let _ = write!(out, " | {status:3} | {tmp:>13} | {ip:>15} | {method:<7}  ");
+    text::go_quote(out, path);
+}
+
 impl Gen {
     /// A backup name for API paths: a recent real one when there is one.
     fn api_backup_name(&mut self, out: &mut String) {
@@ -57,19 +81,16 @@ impl Gen {
 
     /// Writes one Gin access line for time `t` into `self.buf`.
     fn gin_access(&mut self, t: i64, status: u16, lat: u64, ip: &str, method: &str, path: &str) {
-        // Gin ≥ 1.8 truncates latencies over a minute to whole seconds.
-        let lat = if lat > 60 * SEC { lat - lat % SEC } else { lat };
-        self.tmp.clear();
-        text::go_duration(&mut self.tmp, lat);
-        let out = &mut self.buf;
-        out.push_str("[GIN] ");
-        text::gin_time(out, t);
-        let _ = write!(
-            out,
-            " | {status:3} | {:>13} | {ip:>15} | {method:<7} ",
-            self.tmp
+        gin_line(
+            &mut self.buf,
+            &mut self.tmp,
+            t,
+            status,
+            lat,
+            ip,
+            method,
+            path,
         );
-        text::go_quote(out, path);
     }
 
     /// Picks a request and writes it into `self.buf`; returns the unit shape.
@@ -397,5 +418,47 @@ impl Gen {
         };
         self.put(file, t, stream)?;
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte-exact lines from the reference (seed-observability-stack.md §6.3).
+    #[test]
+    fn access_lines_match_the_reference() {
+        // 2025-09-13T10:15:30Z
+        let t0 = 1_757_758_530_000_000_000i64;
+        let cases: &[(i64, u16, u64, &str, &str, &str, &str)] = &[
+            (0, 200, 41_237, "10.1.0.1", "GET", "/api/v1/health",
+             "[GIN] 2025/09/13 - 10:15:30 | 200 |      41.237µs |        10.1.0.1 | GET      \"/api/v1/health\""),
+            (35, 204, 6_100, "192.168.1.25", "OPTIONS", "/api/v1/backups",
+             "[GIN] 2025/09/13 - 10:16:05 | 204 |         6.1µs |    192.168.1.25 | OPTIONS  \"/api/v1/backups\""),
+            (70, 500, 1_203_004_551, "192.168.1.25", "DELETE", "/api/v1/backups/core-cl1-daily-backup-20250913020001",
+             "[GIN] 2025/09/13 - 10:16:40 | 500 |  1.203004551s |    192.168.1.25 | DELETE   \"/api/v1/backups/core-cl1-daily-backup-20250913020001\""),
+            (120, 404, 35_002, "fd00:10:244:1::1a2b", "GET", "/api/v1/backups/a b\"c/details",
+             "[GIN] 2025/09/13 - 10:17:30 | 404 |      35.002µs | fd00:10:244:1::1a2b | GET      \"/api/v1/backups/a b\\\"c/details\""),
+            (150, 408, 30_004_118_734, "192.168.1.25", "GET", "/x",
+             "[GIN] 2025/09/13 - 10:18:00 | 408 | 30.004118734s |    192.168.1.25 | GET      \"/x\""),
+            (210, 200, 75_123_000_000, "192.168.1.25", "GET", "/api/v1/backups/x/logs",
+             "[GIN] 2025/09/13 - 10:19:00 | 200 |         1m15s |    192.168.1.25 | GET      \"/api/v1/backups/x/logs\""),
+            (270, 200, 950, "::1", "GET", "/static/js/main.a5ff1055.js",
+             "[GIN] 2025/09/13 - 10:20:00 | 200 |         950ns |             ::1 | GET      \"/static/js/main.a5ff1055.js\""),
+        ];
+        for &(dt, status, lat, ip, method, path, want) in cases {
+            let (mut out, mut tmp) = (String::new(), String::new());
+            gin_line(
+                &mut out,
+                &mut tmp,
+                t0 + dt * 1_000_000_000,
+                status,
+                lat,
+                ip,
+                method,
+                path,
+            );
+            assert_eq!(out, want);
+        }
     }
 }
