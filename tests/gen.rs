@@ -15,6 +15,10 @@ fn opts(dir: &Path, lines: u64, seed: u64) -> GenOptions {
     o
 }
 
+/// A sortable timestamp and the decoded entries of one file.
+type Stamp = (String, u32);
+type Entries = Vec<(String, Vec<u8>)>;
+
 /// One CRI record.
 struct Rec {
     /// `(YYYY-MM-DDTHH:MM:SS, nanoseconds)`: orders like the timestamp.
@@ -105,12 +109,18 @@ fn parse_ts(ts: &str) -> Option<(String, u32)> {
 
 /// Entries of a file: `P` parts joined to their `F` (per stream).
 fn entries(recs: &[Rec]) -> Vec<(String, Vec<u8>)> {
+    entries_split(recs, Some(16 * 1024))
+}
+
+fn entries_split(recs: &[Rec], p_len: Option<usize>) -> Vec<(String, Vec<u8>)> {
     let mut open: HashMap<String, Vec<u8>> = HashMap::new();
     let mut out = Vec::new();
     for r in recs {
         let buf = open.entry(r.stream.clone()).or_default();
         if r.tag == b'P' {
-            assert_eq!(r.content.len(), 16 * 1024, "P part is not 16 KiB");
+            if let Some(n) = p_len {
+                assert_eq!(r.content.len(), n, "P part is not 16 KiB");
+            }
             buf.extend_from_slice(&r.content);
         } else {
             buf.extend_from_slice(&r.content);
@@ -249,6 +259,11 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     }
 }
 
+/// Undoes the Go quoting of a logrus value (enough for `\"` and `\\`).
+fn unquote(v: &str) -> String {
+    v.replace("\\\"", "\"").replace("\\\\", "\\")
+}
+
 /// Derives backup and restore outcomes from the log lines alone (rules of the format
 /// reference §1.6–1.7) and from the CLI's `Backup completed with status:` lines.
 fn derive(
@@ -264,7 +279,7 @@ fn derive(
         let mut cli_name = String::new();
         for (_, c) in es {
             let line = String::from_utf8_lossy(c);
-            if container == "velero-backup" {
+            if container == "velero-backup" || container == "velero-cli" {
                 if let Some(r) = line.strip_prefix("Backup request \"") {
                     cli_name = r.split('"').next().unwrap().to_string();
                 }
@@ -279,18 +294,37 @@ fn derive(
                 }
                 continue;
             }
-            if container != "velero" || !line.starts_with("time=") {
+            if container != "velero" {
                 continue;
             }
-            let msg = field(&line, "msg").unwrap_or("");
-            let level = field(&line, "level").unwrap_or("");
-            let b = field(&line, "backup")
-                .or_else(|| field(&line, "backuprequest"))
-                .and_then(|v| v.strip_prefix("velero/"))
-                .map(str::to_string);
-            let r = field(&line, "restore")
-                .and_then(|v| v.strip_prefix("velero/"))
-                .map(str::to_string);
+            let (msg, level, b, r);
+            let json: serde_json::Value;
+            if line.starts_with('{') {
+                json = serde_json::from_str(&line).unwrap();
+                let g = |k: &str| json.get(k).and_then(|v| v.as_str());
+                msg = g("msg").unwrap_or("").to_string();
+                level = g("level").unwrap_or("").to_string();
+                b = g("backup")
+                    .or_else(|| g("backuprequest"))
+                    .and_then(|v| v.strip_prefix("velero/"))
+                    .map(str::to_string);
+                r = g("restore")
+                    .and_then(|v| v.strip_prefix("velero/"))
+                    .map(str::to_string);
+            } else if line.starts_with("time=") {
+                msg = unquote(field(&line, "msg").unwrap_or(""));
+                level = field(&line, "level").unwrap_or("").to_string();
+                b = field(&line, "backup")
+                    .or_else(|| field(&line, "backuprequest"))
+                    .and_then(|v| v.strip_prefix("velero/"))
+                    .map(str::to_string);
+                r = field(&line, "restore")
+                    .and_then(|v| v.strip_prefix("velero/"))
+                    .map(str::to_string);
+            } else {
+                continue;
+            }
+            let (msg, level) = (msg.as_str(), level.as_str());
             if let Some(b) = b {
                 if msg == "Setting up backup log" {
                     errors.remove(&b);
@@ -595,6 +629,119 @@ fn invalid_version_is_rejected() {
         generate(&o).unwrap_err().kind(),
         std::io::ErrorKind::InvalidInput
     );
+}
+
+fn fixture_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pods")
+}
+
+/// Reads a docker json-file log: entries are records joined until one ends with `\n`.
+fn read_docker(path: &Path) -> Vec<((String, u32), String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut open: HashMap<String, Vec<u8>> = HashMap::new();
+    for line in fs::read_to_string(path).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ts = parse_ts(v["time"].as_str().unwrap()).unwrap();
+        let stream = v["stream"].as_str().unwrap().to_string();
+        let log = v["log"].as_str().unwrap();
+        let buf = open.entry(stream.clone()).or_default();
+        buf.extend_from_slice(log.as_bytes());
+        if buf.ends_with(b"\n") {
+            buf.pop();
+            out.push((ts, stream, std::mem::take(buf)));
+        }
+    }
+    assert!(open.values().all(|b| b.is_empty()));
+    out
+}
+
+#[test]
+fn fixtures_are_well_formed_and_match_expected_md() {
+    let root = fixture_root();
+    let files = all_files(&root);
+    let want: &[(&str, usize, usize)] = &[
+        ("velero_velero-7d9f8c6b5-x2x9k_", 147, 145),
+        ("velero_velero-json-5c4b7d8f9-q7w2e_", 21, 21),
+        ("velero_node-agent-abcde_", 26, 26),
+        ("velero_daily-backup-29071234-xk2lp_", 4, 4),
+        ("velero-manager_velero-manager-6b8d9c7f4-p9l2m_", 50, 50),
+        ("velero_velero-docker-6f7d8c9b4-m3n8p_", 8, 7),
+        ("kube-system_coredns-7db6d8ff4d-kx8vq_", 6, 6),
+    ];
+    assert_eq!(files.len(), want.len());
+    let window = ("2026-04-10T02:00:00".to_string(), 0);
+    let end = ("2026-04-10T03:00:00".to_string(), 0);
+    let mut per_dir: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    for (p, bytes) in &files {
+        assert!(path_ok(p), "bad path {p}");
+        let &(_, physical, n) = want
+            .iter()
+            .find(|w| p.starts_with(w.0))
+            .unwrap_or_else(|| panic!("unexpected fixture {p}"));
+        assert_eq!(
+            bytes.iter().filter(|&&b| b == b'\n').count(),
+            physical,
+            "{p}"
+        );
+        let d = p.rsplit_once('/').unwrap().0.to_string();
+        let (stamps, es): (Vec<Stamp>, Entries) = if p.contains("-docker-") {
+            let e = read_docker(&root.join(p));
+            // Timestamps of every record, joined or not.
+            let stamps = fs::read_to_string(root.join(p))
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    parse_ts(v["time"].as_str().unwrap()).unwrap()
+                })
+                .collect();
+            (stamps, e.into_iter().map(|(_, s, c)| (s, c)).collect())
+        } else {
+            let recs = read_cri(&root.join(p));
+            (
+                recs.iter().map(|r| r.ts.clone()).collect(),
+                entries_split(&recs, None),
+            )
+        };
+        assert_eq!(es.len(), n, "entries of {p}");
+        assert!(
+            stamps.windows(2).all(|w| w[0] < w[1]),
+            "{p}: not increasing"
+        );
+        assert!(
+            stamps.iter().all(|t| *t >= window && *t < end),
+            "{p}: outside window"
+        );
+        per_dir.insert(d, es);
+    }
+    let (b, r) = derive(&per_dir);
+    let want_b = [
+        ("daily-20260410020005", "Completed"),
+        ("hourly-apps-20260410021003", "PartiallyFailed"),
+        ("weekly-full-20260410022003", "Failed"),
+        ("pre-upgrade-shop-1", "PartiallyFailed"),
+        ("hourly-apps-20260410024002", "Completed"),
+        ("adhoc-full-2", "Failed"),
+        ("manual-billing-1", "Failed"),
+        ("nightly-db-20260410023000", "Failed"),
+        ("dev-smoke-1", "Completed"),
+        ("core-cl1-daily-backup-20260410020001", "PartiallyFailed"),
+    ];
+    for (name, outcome) in want_b {
+        assert_eq!(b.get(name).map(String::as_str), Some(outcome), "{name}");
+    }
+    assert_eq!(b.len(), want_b.len(), "{b:?}");
+    assert_eq!(
+        r.get("daily-20260410020005-20260410024510")
+            .map(String::as_str),
+        Some("Completed")
+    );
+    assert_eq!(
+        r.get("hourly-apps-20260410021003-20260410025020")
+            .map(String::as_str),
+        Some("PartiallyFailed")
+    );
+    assert_eq!(r.len(), 2);
 }
 
 /// `GEN_OUT=/tmp/x GEN_LINES=1000000 cargo test --release --test gen -- --ignored dump --nocapture`
