@@ -292,6 +292,7 @@ pub(crate) struct Gen {
     pub plugin_pid: u32,
     pub last_cli_minute: i64,
     pub na_pods: [String; 2],
+    pub last_heartbeat: i64,
 }
 
 impl Gen {
@@ -372,6 +373,7 @@ impl Gen {
             plugin_pid: 40 + (opts.seed % 50) as u32,
             last_cli_minute: 0,
             na_pods,
+            last_heartbeat: i64::MIN / 2,
         })
     }
 

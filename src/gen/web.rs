@@ -366,13 +366,20 @@ impl Gen {
         let t = self.tick();
         self.buf.clear();
         let x: f64 = self.rng.gen();
-        let (file, stream) = if x < 0.55 {
+        // The collector logs its heartbeat every 30 s; the other Go `log` lines are events.
+        let heartbeat = t - self.last_heartbeat >= 30_000_000_000;
+        let (file, stream) = if x < 0.15 || (x < 0.55 && heartbeat) {
             let out = &mut self.buf;
             text::golog_time(out, t);
             out.push(' ');
-            let y = self.rng.gen_range(0..100);
+            let y = if heartbeat {
+                self.rng.gen_range(0..100)
+            } else {
+                self.rng.gen_range(60..100)
+            };
             match y {
                 0..=59 => {
+                    self.last_heartbeat = t;
                     out.push_str("📈 Velero metrics updated at ");
                     text::hms(out, t);
                 }
