@@ -37,10 +37,9 @@ fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn corpus(lines: u64) -> (Vec<FileCtx>, Vec<Line>) {
     let dir = tempfile::tempdir().unwrap();
     veloki::gen::generate(&veloki::gen::GenOptions {
-        out: dir.path().to_path_buf(),
         lines,
         seed: 7,
-        ..Default::default()
+        ..veloki::gen::GenOptions::new(dir.path())
     })
     .unwrap();
     let mut files = Vec::new();
@@ -50,7 +49,9 @@ fn corpus(lines: u64) -> (Vec<FileCtx>, Vec<Line>) {
     let mut ctxs = Vec::new();
     let mut out = Vec::new();
     for f in files {
-        let Some(p) = pod_path::parse(&f) else { continue };
+        let Some(p) = pod_path::parse(&f) else {
+            continue;
+        };
         let route = routes
             .iter()
             .find(|r| r.matches.matches(p.namespace, p.container));
@@ -156,9 +157,15 @@ fn bench(c: &mut Criterion) {
         );
         b.iter(|| {
             for i in 0..N {
-                if let Some(batch) =
-                    batcher.add(1, &ctx, &labels, 1_775_786_400_000_000_000 + i as i64, &line, &meta, i)
-                {
+                if let Some(batch) = batcher.add(
+                    1,
+                    &ctx,
+                    &labels,
+                    1_775_786_400_000_000_000 + i as i64,
+                    &line,
+                    &meta,
+                    i,
+                ) {
                     black_box(batch.body.len());
                 }
             }

@@ -90,9 +90,10 @@ pub fn parsed_json(line: &[u8], rec: &Record) -> String {
                 text(phase),
                 name.map_or("null".into(), text)
             )),
-            CliEvent::RestoreSubmitted { name } => {
-                s.push_str(&format!(",\"cli\":{{\"event\":\"restore_submitted\",\"name\":{}}}", text(name)))
-            }
+            CliEvent::RestoreSubmitted { name } => s.push_str(&format!(
+                ",\"cli\":{{\"event\":\"restore_submitted\",\"name\":{}}}",
+                text(name)
+            )),
             CliEvent::RestoreCompleted { phase, name } => s.push_str(&format!(
                 ",\"cli\":{{\"event\":\"restore_completed\",\"phase\":{},\"name\":{}}}",
                 text(phase),
@@ -245,7 +246,7 @@ pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::R
             })
             .collect();
         let metrics_text = metrics.encode_text();
-        let derived: Vec<&str> = metrics_text
+        let mut derived: Vec<&str> = metrics_text
             .lines()
             .filter(|l| {
                 !l.starts_with('#')
@@ -258,6 +259,7 @@ pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::R
                     && !l.contains("_bucket{")
             })
             .collect();
+        derived.sort_unstable();
         let summary = serde_json::json!({
             "summary": {
                 "counts": counts,

@@ -101,6 +101,9 @@ struct GenArgs {
     /// Rotate like the kubelet when a file exceeds this many bytes.
     #[arg(long)]
     rotate_bytes: Option<u64>,
+    /// Velero minor version whose lifecycle lines to write (11–18); by default picked by seed.
+    #[arg(long)]
+    velero_minor: Option<u32>,
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<Config, ExitCode> {
@@ -246,12 +249,18 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Gen(a) => {
-            let opts = veloki::gen::GenOptions {
-                out: a.out.clone(),
-                lines: a.lines,
-                seed: a.seed,
-            };
-            let _ = (a.rate, a.rotate_bytes);
+            let mut opts = veloki::gen::GenOptions::new(a.out.clone());
+            opts.lines = a.lines;
+            opts.seed = a.seed;
+            opts.rate = a.rate;
+            opts.rotate_bytes = a.rotate_bytes;
+            opts.velero_minor = a.velero_minor;
+            if a.rate.is_some() {
+                // Paced output follows the wall clock so a live veloki sees current times.
+                opts.start_unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(opts.start_unix, |d| d.as_secs() as i64);
+            }
             match veloki::gen::generate(&opts) {
                 Ok(s) => {
                     println!("wrote {} entries under {}", s.lines, a.out.display());

@@ -76,7 +76,10 @@ fn sample(line: &str) -> (String, BTreeSet<String>) {
             labels.insert(rest[..eq].trim().to_owned());
             // Skip the quoted value, honouring \" and \\ escapes.
             let value = &rest[eq + 1..];
-            assert!(value.starts_with('"'), "label value must be quoted in {line:?}");
+            assert!(
+                value.starts_with('"'),
+                "label value must be quoted in {line:?}"
+            );
             let mut escaped = false;
             let mut close = None;
             for (i, c) in value.char_indices().skip(1) {
@@ -102,7 +105,10 @@ fn exposition() -> String {
 }
 
 fn without_process(names: impl IntoIterator<Item = String>) -> BTreeSet<String> {
-    names.into_iter().filter(|n| !n.starts_with("process_")).collect()
+    names
+        .into_iter()
+        .filter(|n| !n.starts_with("process_"))
+        .collect()
 }
 
 fn diff(veloki: &BTreeSet<String>, contract: &BTreeSet<String>) -> String {
@@ -172,8 +178,10 @@ fn sample_labels_are_in_the_contract() {
         // Sample name → contract entry: the name itself, a histogram's _bucket/_sum/_count, or
         // the _created series OpenMetrics adds to counters (family without _total) and
         // histograms.
-        let (family, allowed_extra) = family_of(&name, &metrics, &histograms)
-            .unwrap_or_else(|| panic!("sample {name} belongs to no metric of deploy/contract.json"));
+        let (family, allowed_extra) =
+            family_of(&name, &metrics, &histograms).unwrap_or_else(|| {
+                panic!("sample {name} belongs to no metric of deploy/contract.json")
+            });
         let mut allowed = metrics[&family].clone();
         if allowed_extra {
             allowed.insert("le".to_owned());
@@ -189,8 +197,10 @@ fn sample_labels_are_in_the_contract() {
 fn stream_labels_match_the_contract() {
     // The labels veloki derives itself, plus the static labels of the production pipeline file
     // (`cluster`, `node`), which the DaemonSet ships.
-    let mut veloki: BTreeSet<String> =
-        veloki::enrich::labels::STREAM_LABELS.iter().map(|s| s.to_string()).collect();
+    let mut veloki: BTreeSet<String> = veloki::enrich::labels::STREAM_LABELS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let cfg = veloki::config::Config::load(std::path::Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/pipelines/velero.yaml"
@@ -203,17 +213,23 @@ fn stream_labels_match_the_contract() {
 
 #[test]
 fn metadata_keys_match_the_contract() {
-    let veloki: BTreeSet<String> =
-        veloki::enrich::labels::METADATA_KEYS.iter().map(|s| s.to_string()).collect();
+    let veloki: BTreeSet<String> = veloki::enrich::labels::METADATA_KEYS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let contract = string_set(&contract()["metadata_keys"]);
     assert_eq!(veloki, contract, "\n{}", diff(&veloki, &contract));
 }
 
 #[test]
 fn sample_parser_reads_escaped_values() {
-    let (name, labels) = sample(r#"veloki_http_requests_total{method="GET",route="/a\"b\\",code="200"} 3"#);
+    let (name, labels) =
+        sample(r#"veloki_http_requests_total{method="GET",route="/a\"b\\",code="200"} 3"#);
     assert_eq!(name, "veloki_http_requests_total");
-    assert_eq!(labels, BTreeSet::from(["code", "method", "route"].map(String::from)));
+    assert_eq!(
+        labels,
+        BTreeSet::from(["code", "method", "route"].map(String::from))
+    );
     let (name, labels) = sample("veloki_files_watched 4");
     assert_eq!(name, "veloki_files_watched");
     assert!(labels.is_empty());

@@ -184,7 +184,10 @@ impl Tracker {
             .entry((kind, name.to_string()))
             .or_insert_with(|| Tracked {
                 kind,
-                schedule: schedule_of(name).map(str::to_string),
+                schedule: match kind {
+                    Kind::Backup => schedule_of(name).map(str::to_string),
+                    Kind::Restore => None,
+                },
                 started_ns: None,
                 errors: 0,
                 first_error: None,
@@ -427,12 +430,14 @@ impl Tracker {
                 }
             }
         }
+        out.sort_by(|a, b| (a.at_ns, &a.name).cmp(&(b.at_ns, &b.name)));
         self.map
             .retain(|_, t| now_ns.saturating_sub(t.last_seen_ns) < ttl || t.pending.is_some());
     }
 
     /// Confirms every pending decision now (shutdown, end of `--once`, end of `veloki parse`).
     pub fn flush(&mut self, out: &mut Vec<Decided>) {
+        let start = out.len();
         for ((kind, name), t) in self.map.iter_mut() {
             if let Some(p) = t.pending.take() {
                 out.push(Self::finish(
@@ -445,6 +450,7 @@ impl Tracker {
                 ));
             }
         }
+        out[start..].sort_by(|a, b| (a.at_ns, &a.name).cmp(&(b.at_ns, &b.name)));
     }
 
     /// The state to save with the positions.

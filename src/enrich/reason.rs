@@ -8,7 +8,8 @@ use super::labels::Reason;
 pub fn classify(text: &str) -> Reason {
     let t = text.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| t.contains(n));
-    if has(&["already exists in object storage", "already exists"]) {
+    if has(&["already exists"]) && !has(&["error checking if", "checking if backup already exists"])
+    {
         Reason::AlreadyExists
     } else if has(&[
         "accessdenied",
@@ -105,6 +106,7 @@ mod tests {
             ("plugin panicked: runtime error", Reason::Plugin),
             ("Invalid included/excluded namespace lists", Reason::Validation),
             ("something odd", Reason::Other),
+            ("error checking if backup already exists in object storage: dial tcp: connection refused", Reason::StorageUnavailable),
         ];
         for (text, want) in cases {
             assert_eq!(classify(text), want, "{text}");
