@@ -2135,14 +2135,14 @@ fn handle_push(
 
     // Loki-mode request-level checks.
     if loki_mode {
-        let err =
-            if limits.require_tenant && head.header("x-scope-orgid").map_or(true, str::is_empty) {
-                Some((401u16, text::NO_ORG_ID.to_string()))
-            } else if raw.is_empty() {
-                Some((422u16, text::NO_VALID_STREAMS.to_string()))
-            } else {
-                None
-            };
+        let err = if limits.require_tenant && head.header("x-scope-orgid").is_none_or(str::is_empty)
+        {
+            Some((401u16, text::NO_ORG_ID.to_string()))
+        } else if raw.is_empty() {
+            Some((422u16, text::NO_VALID_STREAMS.to_string()))
+        } else {
+            None
+        };
         if let Some((code, t)) = err {
             p.decoded = Ok(raw.into_iter().map(|r| Arc::new(r.into_stream())).collect());
             let reply = (code, format!("{t}\n"), Vec::new());
