@@ -79,13 +79,6 @@ pub struct Batch {
     pub streams: Vec<Arc<str>>,
 }
 
-struct StreamBuf {
-    sid: u32,
-    buf: Vec<u8>,
-    idx: Vec<(i64, u32, u32)>,
-    sorted: bool,
-}
-
 /// (namespace, pod, container).
 type PodIdentity = (Arc<str>, Arc<str>, Arc<str>);
 
@@ -204,15 +197,20 @@ impl StreamRegistry {
 }
 
 /// The batcher.
+///
+/// Entries are encoded once into one arena per batch; an index of (stream slot, timestamp,
+/// range) is sorted when the batch is sealed, so memory is one batch's bytes whatever the number
+/// of streams.
 pub struct Batcher {
     /// Stream interning.
     pub registry: StreamRegistry,
     opts: BatchOptions,
-    streams: Vec<StreamBuf>,
-    used: usize,
-    pos: FxHashMap<u32, usize>,
+    arena: Vec<u8>,
+    index: Vec<(u32, i64, u32, u32)>,
+    slots: Vec<u32>,
+    pos: FxHashMap<u32, u32>,
+    sorted: bool,
     acks: Vec<(u32, u64)>,
-    entries: usize,
     line_bytes: usize,
     first_at: Option<Instant>,
     seq: u64,
@@ -226,11 +224,12 @@ impl Batcher {
         Batcher {
             registry: StreamRegistry::new(statics, opts.max_pods),
             opts,
-            streams: Vec::new(),
-            used: 0,
+            arena: Vec::new(),
+            index: Vec::new(),
+            slots: Vec::new(),
             pos: FxHashMap::default(),
+            sorted: true,
             acks: Vec::new(),
-            entries: 0,
             line_bytes: 0,
             first_at: None,
             seq: 0,
@@ -252,60 +251,46 @@ impl Batcher {
         commit_offset: u64,
     ) -> Option<Batch> {
         let sid = self.registry.stream_id(file_id, ctx, labels);
-        let p = match self.pos.get(&sid) {
+        let slot = match self.pos.get(&sid) {
             Some(&p) => p,
             None => {
-                if self.used == self.streams.len() {
-                    self.streams.push(StreamBuf {
-                        sid,
-                        buf: Vec::new(),
-                        idx: Vec::new(),
-                        sorted: true,
-                    });
-                }
-                let p = self.used;
-                self.used += 1;
-                let s = &mut self.streams[p];
-                s.sid = sid;
-                s.buf.clear();
-                s.idx.clear();
-                s.sorted = true;
+                let p = self.slots.len() as u32;
+                self.slots.push(sid);
                 self.pos.insert(sid, p);
                 p
             }
         };
-        let s = &mut self.streams[p];
-        let start = s.buf.len();
+        let start = self.arena.len();
         if self.opts.structured_metadata {
-            encode::put_entry(&mut s.buf, ts_ns, line, meta.iter());
+            encode::put_entry(&mut self.arena, ts_ns, line, meta.iter());
         } else {
-            encode::put_entry(&mut s.buf, ts_ns, line, std::iter::empty());
+            encode::put_entry(&mut self.arena, ts_ns, line, std::iter::empty());
         }
-        if let Some(&(last, _, _)) = s.idx.last() {
-            if ts_ns < last {
-                s.sorted = false;
+        if let Some(&(last_slot, last_ts, _, _)) = self.index.last() {
+            if (slot, ts_ns) < (last_slot, last_ts) {
+                self.sorted = false;
             }
         }
-        s.idx.push((ts_ns, start as u32, s.buf.len() as u32));
+        self.index
+            .push((slot, ts_ns, start as u32, self.arena.len() as u32));
         match self.acks.iter_mut().find(|(f, _)| *f == file_id) {
             Some(a) => a.1 = a.1.max(commit_offset),
             None => self.acks.push((file_id, commit_offset)),
         }
-        self.entries += 1;
         self.line_bytes += line.len();
         if self.first_at.is_none() {
             self.first_at = Some(Instant::now());
         }
-        if self.line_bytes >= self.opts.max_bytes || self.entries >= self.opts.max_entries {
+        if self.line_bytes >= self.opts.max_bytes || self.index.len() >= self.opts.max_entries {
             self.seal()
         } else {
             None
         }
     }
 
-    /// Records progress of a file without an entry (e.g. only partial lines were read).
+    /// True when no entry is waiting.
     pub fn is_empty(&self) -> bool {
-        self.entries == 0
+        self.index.is_empty()
     }
 
     /// True when the open batch is older than `max_wait`.
@@ -316,23 +301,33 @@ impl Batcher {
 
     /// Seals the open batch (if it has entries).
     pub fn seal(&mut self) -> Option<Batch> {
-        if self.entries == 0 {
+        if self.index.is_empty() {
             return None;
         }
+        if !self.sorted {
+            // Stable: entries with equal timestamps keep file order.
+            self.index.sort_by_key(|e| (e.0, e.1));
+        }
         self.body.clear();
-        let mut streams = Vec::with_capacity(self.used);
-        for s in &mut self.streams[..self.used] {
-            if !s.sorted {
-                s.idx.sort_by_key(|e| e.0);
-            }
-            let buf = &s.buf;
-            let labels = self.registry.label_string(s.sid).clone();
+        let mut streams = Vec::with_capacity(self.slots.len());
+        let arena = &self.arena;
+        let mut i = 0;
+        while i < self.index.len() {
+            let slot = self.index[i].0;
+            let j = i + self.index[i..].partition_point(|e| e.0 == slot);
+            let labels = self
+                .registry
+                .label_string(self.slots[slot as usize])
+                .clone();
             encode::put_stream(
                 &mut self.body,
                 &labels,
-                s.idx.iter().map(|&(_, a, b)| &buf[a as usize..b as usize]),
+                self.index[i..j]
+                    .iter()
+                    .map(|&(_, _, a, b)| &arena[a as usize..b as usize]),
             );
             streams.push(labels);
+            i = j;
         }
         let body = self
             .snappy
@@ -342,23 +337,24 @@ impl Batcher {
         let batch = Batch {
             seq: self.seq,
             body,
-            entries: self.entries,
+            entries: self.index.len(),
             line_bytes: self.line_bytes,
             acks: std::mem::take(&mut self.acks),
             streams,
         };
-        self.used = 0;
+        self.index.clear();
+        self.slots.clear();
         self.pos.clear();
-        self.entries = 0;
+        self.arena.clear();
+        self.sorted = true;
         self.line_bytes = 0;
         self.first_at = None;
-        // Keep buffers but do not let one huge batch pin memory.
-        for s in &mut self.streams {
-            if s.buf.capacity() > 4 * self.opts.max_bytes {
-                s.buf = Vec::new();
-            }
+        // Keep the buffers for the next batch, but never more than a couple of batches' worth.
+        let keep = 2 * self.opts.max_bytes + (1 << 20);
+        if self.arena.capacity() > keep {
+            self.arena = Vec::new();
         }
-        if self.body.capacity() > 4 * self.opts.max_bytes {
+        if self.body.capacity() > keep {
             self.body = Vec::new();
         }
         Some(batch)
