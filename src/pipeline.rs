@@ -59,8 +59,6 @@ pub enum Output {
     DryRun {
         /// Buffered stdout.
         out: Box<std::io::BufWriter<std::io::Stdout>>,
-        /// Static labels.
-        statics: Vec<(String, String)>,
         /// Pod-label capping like the real streams.
         registry: Box<StreamRegistry>,
     },
@@ -168,15 +166,10 @@ impl EntrySink for Processor {
                 &self.enricher.meta,
                 e.commit_offset,
             ),
-            Output::DryRun {
-                out,
-                statics,
-                registry,
-            } => {
+            Output::DryRun { out, registry } => {
                 let sid = registry.stream_id(file_id, ctx, &en.labels);
                 let labels = registry.label_string(sid).clone();
                 let _ = write_json_entry(out, e.ts_ns, &labels, &self.enricher.meta, line, None);
-                let _ = statics;
                 None
             }
         };
@@ -309,7 +302,6 @@ pub fn build_processor(
                 std::io::stdout(),
             )),
             registry: Box::new(StreamRegistry::new(&statics, cfg.labels.max_pods)),
-            statics,
         },
     };
     Processor::new(enricher, out, metrics)

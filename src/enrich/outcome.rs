@@ -112,6 +112,23 @@ struct Tracked {
     last_seen_ns: i64,
 }
 
+impl Tracked {
+    /// Completed, or PartiallyFailed when the run logged errors (≤ 1.12 backups, restores):
+    /// pending until confirmed.
+    fn pend_by_errors(&mut self, now_ns: i64) {
+        let (outcome, reason_text) = if self.errors > 0 {
+            (Outcome::PartiallyFailed, self.first_error.clone())
+        } else {
+            (Outcome::Completed, None)
+        };
+        self.pending = Some(Pending {
+            outcome,
+            at_ns: now_ns,
+            reason_text,
+        });
+    }
+}
+
 /// Serializable tracker state (saved with the positions).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TrackerState {
@@ -234,7 +251,6 @@ impl Tracker {
             | Event::BackupCliFinal(_) => Kind::Backup,
             _ => Kind::Restore,
         };
-        let grace = self.grace_ns;
         let t = self.entry(kind, name, now_ns);
         if t.decided.is_some() {
             return None;
@@ -282,18 +298,7 @@ impl Tracker {
                 | Phase::WaitingForPluginOperationsPartiallyFailed => t.waiting = true,
                 _ => {}
             },
-            Event::BackupCompletedLegacy => {
-                let (outcome, reason) = if t.errors > 0 {
-                    (Outcome::PartiallyFailed, t.first_error.clone())
-                } else {
-                    (Outcome::Completed, None)
-                };
-                t.pending = Some(Pending {
-                    outcome,
-                    at_ns: now_ns,
-                    reason_text: reason,
-                });
-            }
+            Event::BackupCompletedLegacy => t.pend_by_errors(now_ns),
             Event::BackupFailed(text) | Event::RestoreFailed(text) => {
                 decide_now = Some((Outcome::Failed, Some(cap_text(&text))));
             }
@@ -345,20 +350,8 @@ impl Tracker {
                     decide_now = Some((o, reason));
                 }
             }
-            Event::RestoreCompleted => {
-                let (outcome, reason) = if t.errors > 0 {
-                    (Outcome::PartiallyFailed, t.first_error.clone())
-                } else {
-                    (Outcome::Completed, None)
-                };
-                t.pending = Some(Pending {
-                    outcome,
-                    at_ns: now_ns,
-                    reason_text: reason,
-                });
-            }
+            Event::RestoreCompleted => t.pend_by_errors(now_ns),
         }
-        let _ = grace;
         let (outcome, reason_text) = decide_now?;
         Some(Self::finish(
             kind,

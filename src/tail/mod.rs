@@ -411,20 +411,7 @@ impl Tailer {
                 .take_expired(self.opts.partial_timeout, &mut self.expired);
             for j in self.expired.drain(..) {
                 let commit = f.joiner.pending_start().unwrap_or(f.offset).min(f.offset);
-                if j.truncated {
-                    self.metrics.truncated.inc();
-                }
-                sink.entry(
-                    f.id,
-                    &f.ctx,
-                    Entry {
-                        ts_ns: j.ts_ns,
-                        stream: j.stream,
-                        content: &j.content,
-                        truncated: j.truncated,
-                        commit_offset: commit,
-                    },
-                );
+                emit_joined(f, &j, commit, &self.metrics, sink);
             }
         }
     }
@@ -508,17 +495,7 @@ fn read_follower(
                     let mut left = Vec::new();
                     f.joiner.take_expired(Duration::ZERO, &mut left);
                     for j in left {
-                        sink.entry(
-                            f.id,
-                            &f.ctx,
-                            Entry {
-                                ts_ns: j.ts_ns,
-                                stream: j.stream,
-                                content: &j.content,
-                                truncated: j.truncated,
-                                commit_offset: f.offset,
-                            },
-                        );
+                        emit_joined(f, &j, f.offset, metrics, sink);
                     }
                     f.done = f.gone;
                 }
@@ -535,6 +512,30 @@ fn read_follower(
         f.bytes_read.inc_by(read);
     }
     result
+}
+
+/// Hands out a joined (or flushed partial) entry.
+fn emit_joined(
+    f: &Follower,
+    j: &decode::partial::Joined,
+    commit_offset: u64,
+    metrics: &Metrics,
+    sink: &mut dyn EntrySink,
+) {
+    if j.truncated {
+        metrics.truncated.inc();
+    }
+    sink.entry(
+        f.id,
+        &f.ctx,
+        Entry {
+            ts_ns: j.ts_ns,
+            stream: j.stream,
+            content: &j.content,
+            truncated: j.truncated,
+            commit_offset,
+        },
+    );
 }
 
 fn process_line(
