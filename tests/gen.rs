@@ -743,37 +743,3 @@ fn fixtures_are_well_formed_and_match_expected_md() {
     );
     assert_eq!(r.len(), 2);
 }
-
-/// `GEN_OUT=/tmp/x GEN_LINES=1000000 cargo test --release --test gen -- --ignored dump --nocapture`
-#[test]
-#[ignore]
-fn dump() {
-    let dir: PathBuf = std::env::var("GEN_OUT")
-        .unwrap_or_else(|_| "/tmp/veloki-gen".into())
-        .into();
-    let _ = fs::remove_dir_all(&dir);
-    let mut o = GenOptions::new(&dir);
-    o.lines = std::env::var("GEN_LINES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5000);
-    o.seed = std::env::var("GEN_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    o.velero_minor = std::env::var("GEN_MINOR").ok().and_then(|s| s.parse().ok());
-    o.rotate_bytes = std::env::var("GEN_ROTATE")
-        .ok()
-        .and_then(|s| s.parse().ok());
-    let t = std::time::Instant::now();
-    let s = generate(&o).unwrap();
-    eprintln!(
-        "{} entries, {} bytes, {} files, {} backups, {} restores in {:?}",
-        s.lines,
-        s.bytes,
-        s.files.len(),
-        s.backups.len(),
-        s.restores.len(),
-        t.elapsed()
-    );
-}
