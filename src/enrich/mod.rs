@@ -217,7 +217,13 @@ pub struct Enricher {
     max_schedules: usize,
     http: HashMap<(&'static str, u32, u16), HttpHandles>,
     scratch: String,
+    /// The backup/restore each CLI pod last submitted, for the short
+    /// `Backup completed with status: X.` line that does not repeat the name.
+    cli_submitted: HashMap<(Kind, Arc<str>), String>,
 }
+
+/// Most CLI pods whose last submitted name is remembered (CronJob pods are short-lived).
+const MAX_CLI_PODS: usize = 1024;
 
 /// Methods with their own label value; anything else is `OTHER`.
 const METHODS: &[&str] = &[
@@ -323,6 +329,7 @@ impl Enricher {
             max_schedules: opts.max_schedules,
             http: HashMap::new(),
             scratch: String::new(),
+            cli_submitted: HashMap::new(),
         }
     }
 
@@ -401,7 +408,7 @@ impl Enricher {
                     component = Some(Component::VeleroCli);
                 }
                 if let Some(cli) = rec.cli {
-                    let (st, dec) = self.cli(line, cli, ts_ns);
+                    let (st, dec) = self.cli(&ctx.pod, line, cli, ts_ns);
                     status = st;
                     decided = dec;
                 }
@@ -542,10 +549,26 @@ impl Enricher {
         }
     }
 
-    fn cli(&mut self, line: &[u8], cli: CliEvent, ts_ns: i64) -> (Option<Phase>, Option<Outcome>) {
+    /// Remembers the name a CLI pod submitted.
+    fn cli_submitted(&mut self, kind: Kind, pod: &Arc<str>, name: &str) {
+        if self.cli_submitted.len() >= MAX_CLI_PODS {
+            self.cli_submitted.clear();
+        }
+        self.cli_submitted
+            .insert((kind, pod.clone()), name.to_string());
+    }
+
+    fn cli(
+        &mut self,
+        pod: &Arc<str>,
+        line: &[u8],
+        cli: CliEvent,
+        ts_ns: i64,
+    ) -> (Option<Phase>, Option<Outcome>) {
         match cli {
             CliEvent::BackupSubmitted { name } => {
                 let n = String::from_utf8_lossy(name.get(line)).into_owned();
+                self.cli_submitted(Kind::Backup, pod, &n);
                 self.meta.push("backup", &n);
                 self.apply(&n, Event::BackupStarted, ts_ns);
                 (Some(Phase::New), None)
@@ -554,7 +577,13 @@ impl Enricher {
                 let p = std::str::from_utf8(phase.get(line))
                     .ok()
                     .and_then(Phase::parse);
-                let n = name.map(|s| String::from_utf8_lossy(s.get(line)).into_owned());
+                let n = name
+                    .map(|s| String::from_utf8_lossy(s.get(line)).into_owned())
+                    .or_else(|| {
+                        self.cli_submitted
+                            .get(&(Kind::Backup, pod.clone()))
+                            .cloned()
+                    });
                 if let Some(n) = &n {
                     self.meta.push("backup", n);
                     if let Some(s) = outcome::schedule_of(n) {
@@ -570,6 +599,7 @@ impl Enricher {
             }
             CliEvent::RestoreSubmitted { name } => {
                 let n = String::from_utf8_lossy(name.get(line)).into_owned();
+                self.cli_submitted(Kind::Restore, pod, &n);
                 self.meta.push("restore", &n);
                 self.apply(&n, Event::RestoreStarted, ts_ns);
                 (Some(Phase::New), None)
@@ -578,7 +608,13 @@ impl Enricher {
                 let p = std::str::from_utf8(phase.get(line))
                     .ok()
                     .and_then(Phase::parse);
-                let n = name.map(|s| String::from_utf8_lossy(s.get(line)).into_owned());
+                let n = name
+                    .map(|s| String::from_utf8_lossy(s.get(line)).into_owned())
+                    .or_else(|| {
+                        self.cli_submitted
+                            .get(&(Kind::Restore, pod.clone()))
+                            .cloned()
+                    });
                 if let Some(n) = &n {
                     self.meta.push("restore", n);
                 }
@@ -792,12 +828,13 @@ impl Enricher {
         } else if m.starts_with("Dequeueing backup ") {
             (None, Some(Phase::ReadyToStart))
         } else if is_error && qualified {
-            (
-                Some(Event::BackupErrorLine(
-                    error_text().unwrap_or_else(|| m.to_string()),
-                )),
-                None,
-            )
+            let text = match error_text() {
+                // A crashed plugin: go-plugin's `error=` is only `exit status 2` / `signal: …`.
+                Some(e) if m == "plugin process exited" => format!("{m}: {e}"),
+                Some(e) => e,
+                None => m.to_string(),
+            };
+            (Some(Event::BackupErrorLine(text)), None)
         } else {
             (None, None)
         };
