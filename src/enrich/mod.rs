@@ -220,7 +220,12 @@ pub struct Enricher {
     /// The backup/restore each CLI pod last submitted, for the short
     /// `Backup completed with status: X.` line that does not repeat the name.
     cli_submitted: HashMap<(Kind, Arc<str>), String>,
+    locations: HashSet<String>,
 }
+
+/// Most distinct `location` values of `veloki_backup_storage_location_available`; further
+/// locations report as `other`.
+pub const MAX_LOCATIONS: usize = 64;
 
 /// Most CLI pods whose last submitted name is remembered (CronJob pods are short-lived).
 const MAX_CLI_PODS: usize = 1024;
@@ -330,6 +335,7 @@ impl Enricher {
             http: HashMap::new(),
             scratch: String::new(),
             cli_submitted: HashMap::new(),
+            locations: HashSet::new(),
         }
     }
 
@@ -873,8 +879,16 @@ impl Enricher {
         if let (Some(v), Some(loc)) = (avail, k.bsl.or(k.backup_location)) {
             let loc = bare_name(&loc.text(line)).to_string();
             // Locations are few; cap anyway so a misbehaving log cannot grow the family.
+            let location = if self.locations.contains(&loc) {
+                loc
+            } else if self.locations.len() < MAX_LOCATIONS {
+                self.locations.insert(loc.clone());
+                loc
+            } else {
+                "other".to_string()
+            };
             let fam = &self.metrics.bsl_available;
-            let label = metrics::LocationLabel { location: loc };
+            let label = metrics::LocationLabel { location };
             fam.get_or_create(&label).set(v);
         }
     }
