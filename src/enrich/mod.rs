@@ -185,6 +185,8 @@ pub struct EnrichOptions {
     pub max_routes: usize,
     /// Keep every decided outcome in memory (for `veloki parse --summary`).
     pub keep_decided: bool,
+    /// Query-parameter names whose values are redacted (`redact.params`).
+    pub redact_params: Vec<String>,
 }
 
 impl Default for EnrichOptions {
@@ -195,6 +197,10 @@ impl Default for EnrichOptions {
             max_schedules: 200,
             max_routes: 200,
             keep_decided: false,
+            redact_params: redact::DEFAULT_PARAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
@@ -324,7 +330,7 @@ impl Enricher {
             metrics,
             tracker: Tracker::new(opts.max_tracked, opts.ttl_ns),
             routes: route::RouteTemplater::new(route::DEFAULT_TEMPLATES, opts.max_routes),
-            redactor: redact::Redactor::default_params(),
+            redactor: redact::Redactor::new(&opts.redact_params),
             meta: Metadata::default(),
             redacted: Vec::new(),
             decided_log: Vec::new(),
@@ -929,5 +935,47 @@ fn operation_of(line: &[u8], k: &Known, ctx: &FileCtx) -> Operation {
         Operation::PodVolume
     } else {
         Operation::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_into;
+
+    fn redacted(opts: &EnrichOptions, line: &str) -> String {
+        let mut en = Enricher::new(Arc::new(Metrics::new()), opts);
+        let ctx = FileCtx::new("velero-manager", "p", "velero-manager", Hint::Gin);
+        let mut rec = Record::new();
+        parse_into(line.as_bytes(), ctx.hint, &mut rec);
+        let e = en.enrich(&ctx, 0, StreamKind::Stdout, line.as_bytes(), &rec);
+        if e.redacted {
+            String::from_utf8(en.redacted_line().to_vec()).unwrap()
+        } else {
+            line.to_string()
+        }
+    }
+
+    #[test]
+    fn redaction_params_come_from_the_options() {
+        let line = r#"[GIN] 2026/04/10 - 02:00:05 | 200 |      41.237µs |       10.42.0.1 | GET      "/cb?sig=abc&token=t0k&x=1""#;
+        let default = redacted(&EnrichOptions::default(), line);
+        assert!(default.contains("token=<redacted>"), "{default}");
+        assert!(default.contains("sig=abc"), "{default}");
+        let custom = EnrichOptions {
+            redact_params: vec!["sig".into()],
+            ..EnrichOptions::default()
+        };
+        let got = redacted(&custom, line);
+        assert!(got.contains("sig=<redacted>"), "{got}");
+        assert!(
+            got.contains("token=t0k"),
+            "the list replaces the default: {got}"
+        );
+        let none = EnrichOptions {
+            redact_params: Vec::new(),
+            ..EnrichOptions::default()
+        };
+        assert_eq!(redacted(&none, line), line);
     }
 }
