@@ -118,6 +118,7 @@ pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::R
         metrics.clone(),
         &EnrichOptions {
             keep_decided: true,
+            redact_params: cfg.redact.params.clone(),
             ..EnrichOptions::default()
         },
     );

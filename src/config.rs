@@ -175,6 +175,9 @@ pub struct Config {
     /// Backup/restore outcome tracking.
     #[serde(default)]
     pub outcomes: Outcomes,
+    /// Secret redaction before lines leave the node.
+    #[serde(default)]
+    pub redact: Redact,
     /// Where and how to push.
     #[serde(default)]
     pub loki: Loki,
@@ -321,6 +324,18 @@ pub struct Outcomes {
     /// Most distinct `schedule` metric label values; further schedules count as `other`.
     #[serde(default = "default_schedule_cap")]
     pub max_schedules: usize,
+}
+
+/// Secret redaction before lines leave the node.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redact {
+    /// Query-parameter names whose values are replaced by `<redacted>` (exact, case-sensitive
+    /// names, e.g. `token`). The list replaces the default
+    /// ([`crate::enrich::redact::DEFAULT_PARAMS`]); an empty list redacts no query parameters.
+    /// URL credentials, `Authorization:` values and AWS access key ids are always redacted.
+    #[serde(default = "default_redact_params")]
+    pub params: Vec<String>,
 }
 
 /// Where and how to push.
@@ -476,6 +491,12 @@ fn default_ttl() -> Dur {
 fn default_schedule_cap() -> usize {
     200
 }
+fn default_redact_params() -> Vec<String> {
+    crate::enrich::redact::DEFAULT_PARAMS
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
 fn default_timeout() -> Dur {
     Dur(Duration::from_secs(10))
 }
@@ -509,7 +530,7 @@ macro_rules! default_from_serde {
         }
     )*};
 }
-default_from_serde!(Sources, Labels, Outcomes, Loki, Batch, Retry, Metrics);
+default_from_serde!(Sources, Labels, Outcomes, Redact, Loki, Batch, Retry, Metrics);
 
 /// Values from the command line or `VELOKI_*` variables that override the file.
 #[derive(Clone, Debug, Default)]
@@ -618,6 +639,17 @@ impl Config {
                 return Err(err(
                     &format!("labels.static.{name}"),
                     format!("{name:?} is set by veloki itself and cannot be a static label"),
+                ));
+            }
+        }
+        for (i, p) in self.redact.params.iter().enumerate() {
+            if p.is_empty()
+                || p.bytes()
+                    .any(|b| matches!(b, b'=' | b'&' | b'?' | b'#') || b.is_ascii_whitespace())
+            {
+                return Err(err(
+                    &format!("redact.params[{i}]"),
+                    format!("{p:?} is not a query-parameter name (empty, or contains =, &, ?, # or whitespace)"),
                 ));
             }
         }
@@ -837,6 +869,27 @@ mod tests {
         assert_eq!(e.line, Some(3), "{e}");
         let e = load("metrics:\n  listen: nowhere\n").unwrap_err();
         assert_eq!(e.line, Some(2), "{e}");
+    }
+
+    #[test]
+    fn redact_params() {
+        let c = load("loki:\n  url: http://x\n").unwrap();
+        assert_eq!(c.redact.params, default_redact_params());
+        assert!(c.redact.params.iter().any(|p| p == "token"));
+        let c = load("redact:\n  params: [sig, X-Amz-Signature]\n").unwrap();
+        assert_eq!(c.redact.params, vec!["sig", "X-Amz-Signature"]);
+        let c = load("redact:\n  params: []\n").unwrap();
+        assert!(c.redact.params.is_empty());
+        let e = load("redact:\n  param: [sig]\n").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        assert!(e.message.contains("param"), "{e}");
+        let e = load("redact:\n  params: sig\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("redact.params"), "{e}");
+        // The shipped pipeline spells out the default list.
+        let c = load(include_str!("../pipelines/velero.yaml")).unwrap();
+        assert_eq!(c.redact.params, default_redact_params());
+        let e = load("redact:\n  params:\n    - ok\n    - \"a=b\"\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("redact.params[1]"), "{e}");
     }
 
     #[test]

@@ -261,6 +261,7 @@ fn enrich_options(cfg: &Config, keep_decided: bool) -> EnrichOptions {
         max_schedules: cfg.outcomes.max_schedules,
         max_routes: 200,
         keep_decided,
+        redact_params: cfg.redact.params.clone(),
     }
 }
 

@@ -185,6 +185,8 @@ pub struct EnrichOptions {
     pub max_routes: usize,
     /// Keep every decided outcome in memory (for `veloki parse --summary`).
     pub keep_decided: bool,
+    /// Query-parameter names whose values are redacted (`redact.params`).
+    pub redact_params: Vec<String>,
 }
 
 impl Default for EnrichOptions {
@@ -195,6 +197,10 @@ impl Default for EnrichOptions {
             max_schedules: 200,
             max_routes: 200,
             keep_decided: false,
+            redact_params: redact::DEFAULT_PARAMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 }
@@ -217,7 +223,18 @@ pub struct Enricher {
     max_schedules: usize,
     http: HashMap<(&'static str, u32, u16), HttpHandles>,
     scratch: String,
+    /// The backup/restore each CLI pod last submitted, for the short
+    /// `Backup completed with status: X.` line that does not repeat the name.
+    cli_submitted: HashMap<(Kind, Arc<str>), String>,
+    locations: HashSet<String>,
 }
+
+/// Most distinct `location` values of `veloki_backup_storage_location_available`; further
+/// locations report as `other`.
+pub const MAX_LOCATIONS: usize = 64;
+
+/// Most CLI pods whose last submitted name is remembered (CronJob pods are short-lived).
+const MAX_CLI_PODS: usize = 1024;
 
 /// Methods with their own label value; anything else is `OTHER`.
 const METHODS: &[&str] = &[
@@ -313,7 +330,7 @@ impl Enricher {
             metrics,
             tracker: Tracker::new(opts.max_tracked, opts.ttl_ns),
             routes: route::RouteTemplater::new(route::DEFAULT_TEMPLATES, opts.max_routes),
-            redactor: redact::Redactor::default_params(),
+            redactor: redact::Redactor::new(&opts.redact_params),
             meta: Metadata::default(),
             redacted: Vec::new(),
             decided_log: Vec::new(),
@@ -323,6 +340,8 @@ impl Enricher {
             max_schedules: opts.max_schedules,
             http: HashMap::new(),
             scratch: String::new(),
+            cli_submitted: HashMap::new(),
+            locations: HashSet::new(),
         }
     }
 
@@ -401,7 +420,7 @@ impl Enricher {
                     component = Some(Component::VeleroCli);
                 }
                 if let Some(cli) = rec.cli {
-                    let (st, dec) = self.cli(line, cli, ts_ns);
+                    let (st, dec) = self.cli(&ctx.pod, line, cli, ts_ns);
                     status = st;
                     decided = dec;
                 }
@@ -542,10 +561,26 @@ impl Enricher {
         }
     }
 
-    fn cli(&mut self, line: &[u8], cli: CliEvent, ts_ns: i64) -> (Option<Phase>, Option<Outcome>) {
+    /// Remembers the name a CLI pod submitted.
+    fn cli_submitted(&mut self, kind: Kind, pod: &Arc<str>, name: &str) {
+        if self.cli_submitted.len() >= MAX_CLI_PODS {
+            self.cli_submitted.clear();
+        }
+        self.cli_submitted
+            .insert((kind, pod.clone()), name.to_string());
+    }
+
+    fn cli(
+        &mut self,
+        pod: &Arc<str>,
+        line: &[u8],
+        cli: CliEvent,
+        ts_ns: i64,
+    ) -> (Option<Phase>, Option<Outcome>) {
         match cli {
             CliEvent::BackupSubmitted { name } => {
                 let n = String::from_utf8_lossy(name.get(line)).into_owned();
+                self.cli_submitted(Kind::Backup, pod, &n);
                 self.meta.push("backup", &n);
                 self.apply(&n, Event::BackupStarted, ts_ns);
                 (Some(Phase::New), None)
@@ -554,7 +589,13 @@ impl Enricher {
                 let p = std::str::from_utf8(phase.get(line))
                     .ok()
                     .and_then(Phase::parse);
-                let n = name.map(|s| String::from_utf8_lossy(s.get(line)).into_owned());
+                let n = name
+                    .map(|s| String::from_utf8_lossy(s.get(line)).into_owned())
+                    .or_else(|| {
+                        self.cli_submitted
+                            .get(&(Kind::Backup, pod.clone()))
+                            .cloned()
+                    });
                 if let Some(n) = &n {
                     self.meta.push("backup", n);
                     if let Some(s) = outcome::schedule_of(n) {
@@ -570,6 +611,7 @@ impl Enricher {
             }
             CliEvent::RestoreSubmitted { name } => {
                 let n = String::from_utf8_lossy(name.get(line)).into_owned();
+                self.cli_submitted(Kind::Restore, pod, &n);
                 self.meta.push("restore", &n);
                 self.apply(&n, Event::RestoreStarted, ts_ns);
                 (Some(Phase::New), None)
@@ -578,7 +620,13 @@ impl Enricher {
                 let p = std::str::from_utf8(phase.get(line))
                     .ok()
                     .and_then(Phase::parse);
-                let n = name.map(|s| String::from_utf8_lossy(s.get(line)).into_owned());
+                let n = name
+                    .map(|s| String::from_utf8_lossy(s.get(line)).into_owned())
+                    .or_else(|| {
+                        self.cli_submitted
+                            .get(&(Kind::Restore, pod.clone()))
+                            .cloned()
+                    });
                 if let Some(n) = &n {
                     self.meta.push("restore", n);
                 }
@@ -792,12 +840,13 @@ impl Enricher {
         } else if m.starts_with("Dequeueing backup ") {
             (None, Some(Phase::ReadyToStart))
         } else if is_error && qualified {
-            (
-                Some(Event::BackupErrorLine(
-                    error_text().unwrap_or_else(|| m.to_string()),
-                )),
-                None,
-            )
+            let text = match error_text() {
+                // A crashed plugin: go-plugin's `error=` is only `exit status 2` / `signal: …`.
+                Some(e) if m == "plugin process exited" => format!("{m}: {e}"),
+                Some(e) => e,
+                None => m.to_string(),
+            };
+            (Some(Event::BackupErrorLine(text)), None)
         } else {
             (None, None)
         };
@@ -836,8 +885,16 @@ impl Enricher {
         if let (Some(v), Some(loc)) = (avail, k.bsl.or(k.backup_location)) {
             let loc = bare_name(&loc.text(line)).to_string();
             // Locations are few; cap anyway so a misbehaving log cannot grow the family.
+            let location = if self.locations.contains(&loc) {
+                loc
+            } else if self.locations.len() < MAX_LOCATIONS {
+                self.locations.insert(loc.clone());
+                loc
+            } else {
+                "other".to_string()
+            };
             let fam = &self.metrics.bsl_available;
-            let label = metrics::LocationLabel { location: loc };
+            let label = metrics::LocationLabel { location };
             fam.get_or_create(&label).set(v);
         }
     }
@@ -878,5 +935,47 @@ fn operation_of(line: &[u8], k: &Known, ctx: &FileCtx) -> Operation {
         Operation::PodVolume
     } else {
         Operation::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_into;
+
+    fn redacted(opts: &EnrichOptions, line: &str) -> String {
+        let mut en = Enricher::new(Arc::new(Metrics::new()), opts);
+        let ctx = FileCtx::new("velero-manager", "p", "velero-manager", Hint::Gin);
+        let mut rec = Record::new();
+        parse_into(line.as_bytes(), ctx.hint, &mut rec);
+        let e = en.enrich(&ctx, 0, StreamKind::Stdout, line.as_bytes(), &rec);
+        if e.redacted {
+            String::from_utf8(en.redacted_line().to_vec()).unwrap()
+        } else {
+            line.to_string()
+        }
+    }
+
+    #[test]
+    fn redaction_params_come_from_the_options() {
+        let line = r#"[GIN] 2026/04/10 - 02:00:05 | 200 |      41.237µs |       10.42.0.1 | GET      "/cb?sig=abc&token=t0k&x=1""#;
+        let default = redacted(&EnrichOptions::default(), line);
+        assert!(default.contains("token=<redacted>"), "{default}");
+        assert!(default.contains("sig=abc"), "{default}");
+        let custom = EnrichOptions {
+            redact_params: vec!["sig".into()],
+            ..EnrichOptions::default()
+        };
+        let got = redacted(&custom, line);
+        assert!(got.contains("sig=<redacted>"), "{got}");
+        assert!(
+            got.contains("token=t0k"),
+            "the list replaces the default: {got}"
+        );
+        let none = EnrichOptions {
+            redact_params: Vec::new(),
+            ..EnrichOptions::default()
+        };
+        assert_eq!(redacted(&none, line), line);
     }
 }
