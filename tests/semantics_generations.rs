@@ -9,11 +9,6 @@
 //! and prints `Backup completed with status: Failed.` In plain path order the CLI pod's file
 //! comes first and decides CLI-created backups before the server says why; that variant is
 //! checked too, but without reason classes for CLI-created backups.
-//!
-//! One known disagreement is tolerated, and printed: the manifest gives every PartiallyFailed
-//! restore the class `other`, while veloki classifies the restore's first error line, and
-//! `fixtures/EXPECTED.md` names a Kubernetes API rejection (`Service "x" is invalid: …`)
-//! `validation`. veloki follows the fixture contract here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +109,6 @@ fn check(minor: u32, seed: u64, server_first: bool) -> (usize, usize, Vec<String
 
     let mut problems = Vec::new();
     let mut seen: BTreeMap<(String, String), (String, Option<String>)> = BTreeMap::new();
-    let mut tolerated = BTreeMap::new();
     for d in &got {
         let key = (
             d["kind"].as_str().unwrap().to_string(),
@@ -124,14 +118,6 @@ fn check(minor: u32, seed: u64, server_first: bool) -> (usize, usize, Vec<String
             d["outcome"].as_str().unwrap().to_string(),
             d["reason"].as_str().map(str::to_string),
         );
-        if key.0 == "restore"
-            && val.1.as_deref() == Some("validation")
-            && d["reason_text"]
-                .as_str()
-                .is_some_and(|t| t.contains(" is invalid: "))
-        {
-            tolerated.insert(key.clone(), d["reason_text"].clone());
-        }
         if seen.insert(key.clone(), val).is_some() {
             problems.push(format!("{key:?} decided more than once"));
         }
@@ -144,10 +130,7 @@ fn check(minor: u32, seed: u64, server_first: bool) -> (usize, usize, Vec<String
             Some((o, r)) => {
                 if o != outcome {
                     problems.push(format!("{key:?}: manifest {outcome}, veloki {o}"));
-                } else if class.is_some()
-                    && r != class
-                    && !(class.as_deref() == Some("other") && tolerated.contains_key(key))
-                {
+                } else if class.is_some() && r != class {
                     problems.push(format!(
                         "{key:?}: {outcome}: manifest reason {class:?}, veloki {r:?}"
                     ));
@@ -159,11 +142,6 @@ fn check(minor: u32, seed: u64, server_first: bool) -> (usize, usize, Vec<String
         if !want.contains_key(key) {
             problems.push(format!("{key:?}: decided but not in the manifest"));
         }
-    }
-    for (key, text) in &tolerated {
-        eprintln!(
-            "1.{minor} seed {seed}: {key:?}: manifest reason other, veloki validation ({text})"
-        );
     }
     let problems = problems
         .into_iter()

@@ -80,7 +80,13 @@ pub fn classify(text: &str) -> Reason {
         "grpc",
     ]) {
         Reason::Plugin
-    } else if has(&["validation", "invalid", "not valid"]) {
+    } else if has(&[
+        "validation",
+        "invalid included",
+        "invalid excluded",
+        "spec is invalid",
+        "orlabelselectors",
+    ]) {
         Reason::Validation
     } else {
         Reason::Other
@@ -105,6 +111,8 @@ mod tests {
             ("context deadline exceeded", Reason::Timeout),
             ("plugin panicked: runtime error", Reason::Plugin),
             ("Invalid included/excluded namespace lists", Reason::Validation),
+            // A Kubernetes object rejected during a restore is not Velero's validation.
+            ("error restoring api: Service \"api\" is invalid: spec.clusterIPs[0]: Invalid value", Reason::Other),
             ("something odd", Reason::Other),
             ("error checking if backup already exists in object storage: dial tcp: connection refused", Reason::StorageUnavailable),
         ];
