@@ -365,6 +365,7 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
         proc.flush_due();
         tailer.reap();
         if last_state.elapsed() >= cfg.sources.sync_interval.0 {
+            proc.enricher.tick_wall();
             let st = proc.enricher.tracker_mut().state();
             a.checkpoint
                 .lock()

@@ -360,6 +360,17 @@ impl Enricher {
         &mut self.tracker
     }
 
+    /// Confirms outcomes pending for longer than two minutes of wall time and counts them.
+    pub fn tick_wall(&mut self) {
+        let mut due = std::mem::take(&mut self.due);
+        self.tracker
+            .tick_wall(std::time::Duration::from_secs(120), &mut due);
+        for d in due.drain(..) {
+            self.record(&d);
+        }
+        self.due = due;
+    }
+
     /// Confirms every pending outcome (shutdown, end of input) and counts them.
     pub fn flush(&mut self) {
         let mut due = std::mem::take(&mut self.due);
@@ -607,6 +618,7 @@ impl Enricher {
                     (Some(p), Some(n)) => self.apply(n, Event::BackupCliFinal(p), ts_ns),
                     _ => None,
                 };
+                self.note_cli_outcome(p);
                 (p, decided)
             }
             CliEvent::RestoreSubmitted { name } => {
@@ -634,9 +646,20 @@ impl Enricher {
                     (Some(p), Some(n)) => self.apply(n, Event::RestoreCliFinal(p), ts_ns),
                     _ => None,
                 };
+                self.note_cli_outcome(p);
                 (p, decided)
             }
             _ => (None, None),
+        }
+    }
+
+    /// The CLI's final line states the outcome with authority: annotate it even when the count
+    /// waits for the server's reason.
+    fn note_cli_outcome(&mut self, phase: Option<Phase>) {
+        if let Some(o) = phase.and_then(|p| p.outcome()) {
+            if self.meta.get("outcome").is_none() {
+                self.meta.push("outcome", o.as_str());
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 //! names not seen for `ttl` of log time are dropped.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +97,9 @@ struct Pending {
     outcome: Outcome,
     at_ns: i64,
     reason_text: Option<String>,
+    /// When the decision became pending (wall clock; a restored one counts from the restart).
+    #[serde(skip, default = "Instant::now")]
+    since: Instant,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,6 +129,7 @@ impl Tracked {
             outcome,
             at_ns: now_ns,
             reason_text,
+            since: Instant::now(),
         });
     }
 }
@@ -278,6 +283,7 @@ impl Tracker {
                         outcome: Outcome::Completed,
                         at_ns: now_ns,
                         reason_text: None,
+                        since: Instant::now(),
                     })
                 }
                 Phase::FinalizingPartiallyFailed | Phase::PartiallyFailed => {
@@ -285,6 +291,7 @@ impl Tracker {
                         outcome: Outcome::PartiallyFailed,
                         at_ns: now_ns,
                         reason_text: t.first_error.clone(),
+                        since: Instant::now(),
                     })
                 }
                 Phase::Failed => {
@@ -292,6 +299,7 @@ impl Tracker {
                         outcome: Outcome::Failed,
                         at_ns: now_ns,
                         reason_text: t.first_error.clone(),
+                        since: Instant::now(),
                     })
                 }
                 Phase::WaitingForPluginOperations
@@ -347,7 +355,18 @@ impl Tracker {
                             .and_then(|p| p.reason_text.clone())
                             .or_else(|| t.first_error.clone()),
                     };
-                    decide_now = Some((o, reason));
+                    if reason.is_none() && o != Outcome::Completed {
+                        // The CLI says that it failed, not why: wait for the server's line
+                        // (read later during a catch-up, or on another file) to give the reason.
+                        t.pending = Some(Pending {
+                            outcome: o,
+                            at_ns: now_ns,
+                            reason_text: None,
+                            since: Instant::now(),
+                        });
+                    } else {
+                        decide_now = Some((o, reason));
+                    }
                 }
             }
             Event::RestoreCompleted => t.pend_by_errors(now_ns),
@@ -426,6 +445,30 @@ impl Tracker {
         out.sort_by(|a, b| (a.at_ns, &a.name).cmp(&(b.at_ns, &b.name)));
         self.map
             .retain(|_, t| now_ns.saturating_sub(t.last_seen_ns) < ttl || t.pending.is_some());
+    }
+
+    /// Confirms pending decisions that have waited `wall` of real time, for namespaces whose log
+    /// time stops advancing (a CronJob pod that exited, a quiet server).
+    pub fn tick_wall(&mut self, wall: Duration, out: &mut Vec<Decided>) {
+        let start = out.len();
+        for ((kind, name), t) in self.map.iter_mut() {
+            if t.pending
+                .as_ref()
+                .is_some_and(|p| p.since.elapsed() >= wall)
+            {
+                if let Some(p) = t.pending.take() {
+                    out.push(Self::finish(
+                        *kind,
+                        name,
+                        t,
+                        p.outcome,
+                        p.reason_text,
+                        p.at_ns,
+                    ));
+                }
+            }
+        }
+        out[start..].sort_by(|a, b| (a.at_ns, &a.name).cmp(&(b.at_ns, &b.name)));
     }
 
     /// Confirms every pending decision now (shutdown, end of `--once`, end of `veloki parse`).
@@ -546,6 +589,35 @@ mod tests {
             )
             .unwrap();
         assert_eq!(d.outcome, Outcome::PartiallyFailed);
+    }
+
+    #[test]
+    fn cli_failure_waits_for_the_server_reason() {
+        let mut t = Tracker::new(100, 3600 * S);
+        assert!(t
+            .on_event(
+                "daily-20260410020000",
+                Event::BackupCliFinal(Phase::Failed),
+                20 * S
+            )
+            .is_none());
+        // The server's line, read later, carries an earlier log time and the reason.
+        let d = t
+            .on_event(
+                "daily-20260410020000",
+                Event::BackupFailed("AccessDenied: Access Denied".into()),
+                10 * S,
+            )
+            .unwrap();
+        assert_eq!(d.outcome, Outcome::Failed);
+        assert_eq!(d.reason, Some(Reason::Credentials));
+        // Without server evidence the CLI decision is confirmed on the wall clock.
+        t.on_event("cli-only", Event::BackupCliFinal(Phase::PartiallyFailed), 0);
+        let mut out = Vec::new();
+        t.tick_wall(Duration::ZERO, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].outcome, Outcome::PartiallyFailed);
+        assert_eq!(out[0].reason, Some(Reason::Other));
     }
 
     #[test]
