@@ -543,10 +543,10 @@ pub struct Overrides {
     pub positions: Option<PathBuf>,
     /// `--listen`.
     pub listen: Option<String>,
-    /// `--dry-run`.
-    pub dry_run: bool,
-    /// `--once`.
-    pub once: bool,
+    /// `--dry-run` (`None`: as the file says).
+    pub dry_run: Option<bool>,
+    /// `--once` (`None`: as the file says).
+    pub once: Option<bool>,
 }
 
 impl Config {
@@ -695,8 +695,12 @@ impl Config {
                 .map_err(|_| format!("--listen: {l:?} is not an address like 0.0.0.0:9080"))?;
             self.metrics.listen = l.clone();
         }
-        self.run.dry_run |= o.dry_run;
-        self.run.once |= o.once;
+        if let Some(d) = o.dry_run {
+            self.run.dry_run = d;
+        }
+        if let Some(once) = o.once {
+            self.run.once = once;
+        }
         Ok(())
     }
 

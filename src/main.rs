@@ -49,11 +49,13 @@ struct RunArgs {
     #[arg(long, env = "VELOKI_LISTEN")]
     listen: Option<String>,
     /// Print entries as JSON lines instead of pushing; positions are not saved (run.dry_run).
-    #[arg(long, env = "VELOKI_DRY_RUN")]
-    dry_run: bool,
+    /// `--dry-run=false` overrides a pipeline file that sets it.
+    #[arg(long, env = "VELOKI_DRY_RUN", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    dry_run: Option<bool>,
     /// Read everything present, deliver it, save positions and exit (run.once).
-    #[arg(long, env = "VELOKI_ONCE")]
-    once: bool,
+    /// `--once=false` overrides a pipeline file that sets it.
+    #[arg(long, env = "VELOKI_ONCE", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    once: Option<bool>,
     /// After an --once run, print the /metrics exposition to stderr.
     #[arg(long, env = "VELOKI_PRINT_METRICS")]
     print_metrics: bool,

@@ -212,3 +212,86 @@ fn promtool_on_raw_openmetrics_only_reports_the_format_difference() {
             .join("\n")
     );
 }
+
+/// A free loopback port (bound and released; the race with other processes is negligible here).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn http_get(port: u16, path: &str, accept: Option<&str>) -> Option<(String, String)> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    let accept = accept.map_or(String::new(), |a| format!("Accept: {a}\r\n"));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{accept}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).ok()?;
+    let (head, body) = resp.split_once("\r\n\r\n")?;
+    Some((head.to_string(), body.to_string()))
+}
+
+#[test]
+fn served_metrics_pass_promtool_without_findings() {
+    let port = free_port();
+    let positions = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veloki"))
+        .args([
+            "run",
+            "--dry-run",
+            "--once=false",
+            "--config",
+            "pipelines/demo.yaml",
+            "--listen",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .current_dir(root())
+        .env("VELOKI_POSITIONS", positions.path().join("positions.json"))
+        .env_remove("VELOKI_CONFIG")
+        .env_remove("VELOKI_PODS_DIR")
+        .env_remove("VELOKI_LOKI_URL")
+        .env_remove("VELOKI_LISTEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the server and for the fixtures to be read (backups decided).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut body = None;
+    while std::time::Instant::now() < deadline {
+        if let Some((head, b)) = http_get(port, "/metrics", None) {
+            if b.contains("veloki_backups_total{") {
+                assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+                body = Some(b);
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let om = http_get(
+        port,
+        "/metrics",
+        Some("application/openmetrics-text; version=1.0.0"),
+    );
+    let health = http_get(port, "/healthz", None);
+    let ready = http_get(port, "/ready", None);
+    let _ = child.kill();
+    let _ = child.wait();
+    let body = body.expect("veloki served /metrics with decided backups");
+    let (ok, findings) = check(&body);
+    assert!(
+        ok && findings.is_empty(),
+        "promtool check metrics: {findings:#?}"
+    );
+    let (head, om) = om.expect("OpenMetrics response");
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    assert!(om.ends_with("# EOF\n"));
+    assert!(health.expect("/healthz").0.starts_with("HTTP/1.1 200"));
+    assert!(ready.expect("/ready").0.starts_with("HTTP/1.1 200"));
+}

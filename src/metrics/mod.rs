@@ -486,6 +486,14 @@ impl Metrics {
         out
     }
 
+    /// Renders the classic Prometheus text format (`text/plain; version=0.0.4`): the OpenMetrics
+    /// text with counter families named `…_total` in `# HELP`/`# TYPE`, and without `# UNIT`
+    /// and `# EOF`. Served to scrapers that do not ask for OpenMetrics, and what
+    /// `promtool check metrics` lints.
+    pub fn encode_prometheus_text(&self) -> String {
+        openmetrics_to_classic(&self.encode_text())
+    }
+
     /// Updates the process metrics from `/proc/self` (Linux; a no-op elsewhere).
     pub fn refresh_process(&self) {
         if let Some((rss, cpu_micros)) = read_proc_self() {
@@ -496,6 +504,39 @@ impl Metrics {
             }
         }
     }
+}
+
+/// Converts OpenMetrics text to the classic Prometheus text format (see
+/// [`Metrics::encode_prometheus_text`]).
+pub fn openmetrics_to_classic(text: &str) -> String {
+    let counters: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(text.len() + 16 * counters.len());
+    for l in text.lines() {
+        if l == "# EOF" || l.starts_with("# UNIT ") {
+            continue;
+        }
+        let mut renamed = false;
+        for p in ["# HELP ", "# TYPE "] {
+            if let Some((name, tail)) = l.strip_prefix(p).and_then(|r| r.split_once(' ')) {
+                if counters.contains(name) {
+                    out.push_str(p);
+                    out.push_str(name);
+                    out.push_str("_total ");
+                    out.push_str(tail);
+                    renamed = true;
+                }
+            }
+        }
+        if !renamed {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Shared handle.
@@ -534,5 +575,9 @@ mod tests {
             assert!(n.starts_with("veloki_") || n.starts_with("process_"), "{n}");
         }
         assert!(text.contains("veloki_loki_dropped_entries_total{reason=\"too_old\"} 0"));
+        let classic = m.encode_prometheus_text();
+        assert!(classic.contains("# TYPE veloki_log_lines_total counter\n"));
+        assert!(classic.contains("# TYPE veloki_backup_duration_seconds histogram\n"));
+        assert!(!classic.contains("# EOF"));
     }
 }

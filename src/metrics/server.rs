@@ -53,15 +53,33 @@ pub async fn serve(
     Ok((local, task))
 }
 
-async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
-    let body = s.metrics.encode_text();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
+async fn metrics_handler(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> impl IntoResponse {
+    // Content negotiation like the Prometheus client libraries: OpenMetrics when asked for,
+    // the classic text format otherwise (curl, promtool, older scrapers).
+    let wants_openmetrics = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    if wants_openmetrics {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            s.metrics.encode_text(),
+        )
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            s.metrics.encode_prometheus_text(),
+        )
+    }
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
