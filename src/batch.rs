@@ -94,6 +94,8 @@ pub struct StreamSpan {
     pub end: usize,
     /// Entries.
     pub entries: usize,
+    /// The files these entries came from (ids of [`Batch::acks`]).
+    pub files: Vec<u32>,
 }
 
 /// (namespace, pod, container).
@@ -225,6 +227,7 @@ pub struct Batcher {
     arena: Vec<u8>,
     index: Vec<(u32, i64, u32, u32)>,
     slots: Vec<u32>,
+    slot_files: Vec<Vec<u32>>,
     pos: FxHashMap<u32, u32>,
     sorted: bool,
     acks: Vec<(u32, u64)>,
@@ -242,6 +245,7 @@ impl Batcher {
             arena: Vec::new(),
             index: Vec::new(),
             slots: Vec::new(),
+            slot_files: Vec::new(),
             pos: FxHashMap::default(),
             sorted: true,
             acks: Vec::new(),
@@ -269,10 +273,15 @@ impl Batcher {
             None => {
                 let p = self.slots.len() as u32;
                 self.slots.push(sid);
+                self.slot_files.push(Vec::new());
                 self.pos.insert(sid, p);
                 p
             }
         };
+        let files = &mut self.slot_files[slot as usize];
+        if !files.contains(&file_id) {
+            files.push(file_id);
+        }
         let start = self.arena.len();
         if self.opts.structured_metadata {
             encode::put_entry(&mut self.arena, ts_ns, line, meta.iter());
@@ -340,6 +349,7 @@ impl Batcher {
                 start,
                 end: body.len(),
                 entries: j - i,
+                files: std::mem::take(&mut self.slot_files[slot as usize]),
             });
             i = j;
         }
@@ -354,6 +364,7 @@ impl Batcher {
         };
         self.index.clear();
         self.slots.clear();
+        self.slot_files.clear();
         self.pos.clear();
         self.arena.clear();
         self.sorted = true;
@@ -416,6 +427,7 @@ mod tests {
             .unwrap();
         assert_eq!(batch.entries, 3);
         assert_eq!(batch.acks, vec![(1, 30)]);
+        assert_eq!(batch.streams[0].files, vec![1]);
         let req = PushRequest::decode(
             crate::push::request::protobuf_body(&batch.body, &batch.streams).as_slice(),
         )

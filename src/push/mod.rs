@@ -14,9 +14,10 @@
 //! **Guarantees:**
 //! - A batch is acknowledged only after every one of its entries got a final answer: a 2xx, a
 //!   permanent rejection counted as dropped, or (only with `retry.max_retries`) a counted give-up.
-//!   The checkpoint commits a file's offset only when that batch *and every earlier batch of the
-//!   file* are acknowledged, so splitting a batch over shards and requests never commits an
-//!   offset past an unanswered entry.
+//!   Acks are per file: a batch's file is acknowledged once every part holding entries of that
+//!   file is answered, and the checkpoint commits a file's offset only when that batch *and
+//!   every earlier batch of the file* are acknowledged, so splitting a batch over shards and
+//!   requests never commits an offset past an unanswered entry.
 //! - A stream always goes to the same shard (assigned round-robin when first seen), and a shard
 //!   sends its requests one at a time, in order: each stream's entries reach Loki in order.
 //!   Up to `loki.concurrency` requests are in flight, and a stream being retried only holds back
@@ -69,19 +70,28 @@ pub enum Fate {
     GaveUp,
 }
 
-/// A batch's acknowledgement, sent when its last part is answered.
+/// A batch's acknowledgements: each file of the batch is acknowledged when the last part
+/// holding entries of that file is answered (so a file whose streams are all healthy advances
+/// even while another file's stream of the same batch is being retried).
 struct BatchAck {
     seq: u64,
-    acks: Vec<(u32, u64)>,
-    remaining: AtomicUsize,
+    /// (file, offset, parts still unanswered).
+    files: Vec<(u32, u64, AtomicUsize)>,
 }
 
 impl BatchAck {
-    /// One part is answered; the last one acknowledges the batch.
-    fn part_done(&self, checkpoint: &Mutex<Checkpoint>) {
-        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+    /// A part holding entries of `files` (indices into [`BatchAck::files`]) is answered.
+    fn part_done(&self, files: &[usize], checkpoint: &Mutex<Checkpoint>) {
+        let done: Vec<(u32, u64)> = files
+            .iter()
+            .filter_map(|&i| {
+                let (f, off, left) = &self.files[i];
+                (left.fetch_sub(1, Ordering::AcqRel) == 1).then_some((*f, *off))
+            })
+            .collect();
+        if !done.is_empty() {
             let mut cp = checkpoint.lock().unwrap_or_else(|p| p.into_inner());
-            cp.ack(self.seq, &self.acks);
+            cp.ack(self.seq, &done);
         }
     }
 }
@@ -92,6 +102,7 @@ struct Part {
     data: Vec<u8>,
     spans: Vec<StreamSpan>,
     ack: Arc<BatchAck>,
+    files: Vec<usize>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -178,27 +189,52 @@ impl Pusher {
             });
             by_shard[k].push(s);
         }
-        let parts = by_shard.iter().filter(|v| !v.is_empty()).count();
+        // Which files each part carries, and how many parts carry each file.
+        let mut part_files: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut counts = vec![0usize; batch.acks.len()];
+        for (k, spans) in by_shard.iter().enumerate() {
+            for s in spans {
+                for f in &s.files {
+                    if let Some(i) = batch.acks.iter().position(|(id, _)| id == f) {
+                        if !part_files[k].contains(&i) {
+                            part_files[k].push(i);
+                            counts[i] += 1;
+                        }
+                    }
+                }
+            }
+        }
         let ack = Arc::new(BatchAck {
             seq: batch.seq,
-            acks: batch.acks.clone(),
-            remaining: AtomicUsize::new(parts),
+            files: batch
+                .acks
+                .iter()
+                .zip(&counts)
+                .map(|(&(f, off), &c)| (f, off, AtomicUsize::new(c)))
+                .collect(),
         });
         let in_parts: usize = batch.streams.iter().map(|s| s.end - s.start).sum();
         let rest = batch.body.len().saturating_sub(in_parts);
         if rest > 0 {
             self.client.metrics.loki_buffered_bytes.dec_by(rest as i64);
         }
-        if parts == 0 {
+        // Files no entry came from (nothing to wait for).
+        let idle: Vec<(u32, u64)> = batch
+            .acks
+            .iter()
+            .zip(&counts)
+            .filter(|(_, &c)| c == 0)
+            .map(|(a, _)| *a)
+            .collect();
+        if !idle.is_empty() {
             let mut cp = self
                 .client
                 .checkpoint
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            cp.ack(batch.seq, &batch.acks);
-            return;
+            cp.ack(batch.seq, &idle);
         }
-        for (k, spans) in by_shard.into_iter().enumerate() {
+        for (k, (spans, files)) in by_shard.into_iter().zip(part_files).enumerate() {
             if spans.is_empty() {
                 continue;
             }
@@ -215,12 +251,14 @@ impl Pusher {
                     start,
                     end: data.len(),
                     entries: s.entries,
+                    files: Vec::new(),
                 });
             }
             let part = Part {
                 data,
                 spans: rebased,
                 ack: ack.clone(),
+                files,
                 _permit: permit,
             };
             if let Err(mpsc::error::SendError(p)) = shards[k].send(part) {
@@ -251,6 +289,6 @@ async fn shard_loop(client: Arc<Client>, shape: Shape, mut rx: mpsc::UnboundedRe
             .metrics
             .loki_buffered_bytes
             .dec_by(part.data.len() as i64);
-        part.ack.part_done(&client.checkpoint);
+        part.ack.part_done(&part.files, &client.checkpoint);
     }
 }

@@ -282,6 +282,7 @@ mod tests {
                 start,
                 end: data.len(),
                 entries: *n,
+                files: Vec::new(),
             });
         }
         (data, spans)
