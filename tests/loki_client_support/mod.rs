@@ -151,6 +151,21 @@ impl Harness {
             .expect("pusher alive");
     }
 
+    /// Like [`Harness::send_batch`], but gives the batch back when the pusher does not take it
+    /// within `wait` (backpressure), recording nothing.
+    pub async fn try_send_batch(&mut self, b: Batch, wait: Duration) -> Result<(), Batch> {
+        let tx = self.tx.as_ref().expect("open");
+        match tokio::time::timeout(wait, tx.reserve()).await {
+            Ok(Ok(permit)) => {
+                self.checkpoint.lock().unwrap().expect(b.seq, &b.acks);
+                self.metrics.loki_buffered_bytes.inc_by(b.body.len() as i64);
+                permit.send(b);
+                Ok(())
+            }
+            _ => Err(b),
+        }
+    }
+
     /// Builds and sends one batch; returns its seq.
     pub async fn send(&mut self, streams: &[StreamIn<'_>]) -> u64 {
         let b = self.batch(streams);
