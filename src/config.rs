@@ -1059,6 +1059,42 @@ mod tests {
     }
 
     #[test]
+    fn loki_client_keys() {
+        let c = load("loki:\n  url: http://x\n").unwrap();
+        assert_eq!(c.loki.encoding, Encoding::Protobuf);
+        assert_eq!(c.loki.effective_compression(), Compression::Snappy);
+        assert_eq!(c.loki.metadata_mode(), MetadataMode::Send);
+        assert_eq!(c.loki.concurrency, 4);
+        assert_eq!(c.loki.batch.max_request_bytes, 4 << 20);
+        let c = load("loki:\n  structured_metadata: false\n").unwrap();
+        assert_eq!(c.loki.metadata_mode(), MetadataMode::Drop);
+        assert!(!c.loki.keeps_metadata());
+        let c = load(
+            "loki:\n  encoding: json\n  compression: gzip\n  structured_metadata_mode: append_to_line\n  concurrency: 8\n  proxy_url: http://proxy:3128\n  max_buffered_bytes: 1048576\n  batch:\n    max_streams: 50\n    max_request_bytes: 65536\n",
+        )
+        .unwrap();
+        assert_eq!(c.loki.encoding, Encoding::Json);
+        assert_eq!(c.loki.effective_compression(), Compression::Gzip);
+        assert!(c.loki.keeps_metadata());
+        assert_eq!(c.loki.proxy_url.unwrap().0.as_str(), "http://proxy:3128/");
+        assert_eq!(c.loki.batch.max_streams, 50);
+        let e = load("loki:\n  compression: gzip\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.compression"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = load("loki:\n  encoding: json\n  compression: snappy\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.compression"), "{e}");
+        let e = load("loki:\n  concurrency: 0\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.concurrency"), "{e}");
+        let e = load("loki:\n  structured_metadata: false\n  structured_metadata_mode: send\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = load("loki:\n  encoding: xml\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.encoding"), "{e}");
+        let e = load("loki:\n  proxy_url: socks5://p:1080\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.proxy_url"), "{e}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
