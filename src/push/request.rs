@@ -129,7 +129,9 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    /// An encoder for this format.
+    /// An encoder for this format. With [`MetadataMode::Drop`] protobuf frames are sent as
+    /// they are: the batcher already left the metadata out (`BatchOptions::structured_metadata`
+    /// is `false` then).
     pub fn new(encoding: Encoding, compression: Compression, meta: MetadataMode) -> Encoder {
         Encoder {
             encoding,
