@@ -1,4 +1,5 @@
-//! parse + enrich on a realistic mix (a `veloki gen` tree), and encode + compress per entry.
+//! parse + enrich on a realistic mix (a `veloki gen` tree), then with batching, request
+//! encoding and snappy (what the Loki client adds; alone in `benches/push.rs`).
 //!
 //! `cargo bench --bench parse_enrich` reports lines/s (criterion `Throughput::Elements`).
 
@@ -7,13 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use veloki::batch::{BatchOptions, Batcher};
+use veloki::batch::{Batch, BatchOptions, Batcher};
 use veloki::config::default_routes;
+use veloki::config::{Compression, Encoding, MetadataMode};
 use veloki::decode::{self, Envelope};
 use veloki::discover::pod_path;
 use veloki::enrich::{EnrichOptions, Enricher, FileCtx, StreamKind};
 use veloki::metrics::Metrics;
 use veloki::parse::{parse_into, Record};
+use veloki::push::request;
+
+/// Encodes and compresses a sealed batch as the Loki client does; returns the body bytes.
+fn encode(enc: &mut request::Encoder, batch: &Batch) -> usize {
+    request::plan(&batch.body, &batch.streams, 1000, 4 << 20)
+        .iter()
+        .map(|p| enc.encode(&batch.body, p).bytes.len())
+        .sum()
+}
 
 struct Line {
     ctx: usize,
@@ -106,6 +117,8 @@ fn bench(c: &mut Criterion) {
             },
             &[("cluster".into(), "bench".into())],
         );
+        let mut enc =
+            request::Encoder::new(Encoding::Protobuf, Compression::Snappy, MetadataMode::Send);
         b.iter(|| {
             for (i, l) in lines.iter().enumerate() {
                 let ctx = &ctxs[l.ctx];
@@ -120,56 +133,12 @@ fn bench(c: &mut Criterion) {
                     &enricher.meta,
                     i as u64,
                 ) {
-                    black_box(batch.body.len());
+                    black_box(encode(&mut enc, &batch));
                 }
             }
-            black_box(batcher.seal());
-        })
-    });
-    g.finish();
-
-    // Encode + compress alone, 250-byte lines (the Loki client's per-entry cost).
-    let line = vec![b'x'; 250];
-    let ctx = FileCtx::new("velero", "velero-abc", "velero", Default::default());
-    let labels = veloki::enrich::labels::LineLabels {
-        component: veloki::enrich::labels::Component::VeleroServer,
-        severity: veloki::enrich::labels::Severity::Info,
-        operation: veloki::enrich::labels::Operation::Backup,
-        backup_status: None,
-        priority: veloki::enrich::labels::Priority::Low,
-    };
-    let mut meta = veloki::enrich::Metadata::default();
-    meta.push("stream", "stdout");
-    meta.push("backup", "velero/daily-20260410020000");
-    let mut g = c.benchmark_group("encode");
-    const N: u64 = 10_000;
-    g.throughput(Throughput::Elements(N));
-    g.bench_function("encode+snappy 250-byte entries", |b| {
-        let mut batcher = Batcher::new(
-            BatchOptions {
-                max_bytes: 1 << 20,
-                max_entries: 100_000,
-                max_wait: Duration::from_secs(1),
-                structured_metadata: true,
-                max_pods: 500,
-            },
-            &[],
-        );
-        b.iter(|| {
-            for i in 0..N {
-                if let Some(batch) = batcher.add(
-                    1,
-                    &ctx,
-                    &labels,
-                    1_775_786_400_000_000_000 + i as i64,
-                    &line,
-                    &meta,
-                    i,
-                ) {
-                    black_box(batch.body.len());
-                }
+            if let Some(batch) = batcher.seal() {
+                black_box(encode(&mut enc, &batch));
             }
-            black_box(batcher.seal());
         })
     });
     g.finish();

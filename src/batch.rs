@@ -1,12 +1,14 @@
-//! Batch: groups enriched entries per stream into Loki requests and remembers which file offsets
-//! each request covers.
+//! Batch: groups enriched entries per stream and remembers which file offsets each batch
+//! covers.
 //!
-//! **In:** enriched entries. **Out:** sealed [`Batch`]es: a snappy-compressed `PushRequest`, its
-//! entry count, and `(file, offset)` pairs for the ack tracker. **Guarantees:** a batch is sealed
-//! when its line bytes reach `max_bytes`, its entries `max_entries`, or its first entry is older
-//! than `max_wait`; entries are time-sorted per stream (stable, so file order breaks ties); stream
-//! labels are rendered once per stream and only from closed sets (plus the pod identity and
-//! configured statics); the number of distinct `pod` values is capped.
+//! **In:** enriched entries. **Out:** sealed [`Batch`]es: every entry already framed as a
+//! protobuf `EntryAdapter`, grouped by stream ([`StreamSpan`]), its entry count, and
+//! `(file, offset)` pairs for the ack tracker; the push stage turns them into requests
+//! (splitting, encoding, compression). **Guarantees:** a batch is sealed when its line bytes
+//! reach `max_bytes`, its entries `max_entries`, or its first entry is older than `max_wait`;
+//! entries are time-sorted per stream (stable, so file order breaks ties); stream labels are
+//! rendered once per stream and only from closed sets (plus the pod identity and configured
+//! statics); the number of distinct `pod` values is capped.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -56,27 +58,44 @@ pub struct BatchOptions {
     pub max_entries: usize,
     /// Seal this long after the first entry.
     pub max_wait: Duration,
-    /// Send structured metadata (Loki 3); false drops it (Loki 2.x).
+    /// Keep structured metadata in the batch (to send it, or to append it to the line); false
+    /// drops it.
     pub structured_metadata: bool,
     /// Most distinct `pod` label values; further pods are `other`.
     pub max_pods: usize,
 }
 
-/// A sealed request.
+/// A sealed batch.
 #[derive(Debug)]
 pub struct Batch {
     /// Sequence number (ack order).
     pub seq: u64,
-    /// Snappy raw block of the protobuf `PushRequest`.
+    /// Entries framed as `StreamAdapter.entries` (protobuf field 2), each stream's entries
+    /// contiguous and time-sorted; [`Batch::streams`] says which bytes belong to which stream.
     pub body: Vec<u8>,
-    /// Entries in the request.
+    /// Entries in the batch.
     pub entries: usize,
-    /// Line bytes in the request.
+    /// Line bytes in the batch.
     pub line_bytes: usize,
-    /// `(file id, offset)`: the request completes these files up to these offsets.
+    /// `(file id, offset)`: the batch completes these files up to these offsets.
     pub acks: Vec<(u32, u64)>,
-    /// Label strings of the streams in the request (for error messages).
-    pub streams: Vec<Arc<str>>,
+    /// The streams of the batch, in `body` order.
+    pub streams: Vec<StreamSpan>,
+}
+
+/// One stream's entries in a [`Batch::body`].
+#[derive(Clone, Debug)]
+pub struct StreamSpan {
+    /// The rendered label string.
+    pub labels: Arc<str>,
+    /// First byte in the body.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+    /// Entries.
+    pub entries: usize,
+    /// The files these entries came from (ids of [`Batch::acks`]).
+    pub files: Vec<u32>,
 }
 
 /// (namespace, pod, container).
@@ -208,14 +227,13 @@ pub struct Batcher {
     arena: Vec<u8>,
     index: Vec<(u32, i64, u32, u32)>,
     slots: Vec<u32>,
+    slot_files: Vec<Vec<u32>>,
     pos: FxHashMap<u32, u32>,
     sorted: bool,
     acks: Vec<(u32, u64)>,
     line_bytes: usize,
     first_at: Option<Instant>,
     seq: u64,
-    body: Vec<u8>,
-    snappy: snap::raw::Encoder,
 }
 
 impl Batcher {
@@ -227,14 +245,13 @@ impl Batcher {
             arena: Vec::new(),
             index: Vec::new(),
             slots: Vec::new(),
+            slot_files: Vec::new(),
             pos: FxHashMap::default(),
             sorted: true,
             acks: Vec::new(),
             line_bytes: 0,
             first_at: None,
             seq: 0,
-            body: Vec::new(),
-            snappy: snap::raw::Encoder::new(),
         }
     }
 
@@ -256,10 +273,15 @@ impl Batcher {
             None => {
                 let p = self.slots.len() as u32;
                 self.slots.push(sid);
+                self.slot_files.push(Vec::new());
                 self.pos.insert(sid, p);
                 p
             }
         };
+        let files = &mut self.slot_files[slot as usize];
+        if !files.contains(&file_id) {
+            files.push(file_id);
+        }
         let start = self.arena.len();
         if self.opts.structured_metadata {
             encode::put_entry(&mut self.arena, ts_ns, line, meta.iter());
@@ -308,31 +330,29 @@ impl Batcher {
             // Stable: entries with equal timestamps keep file order.
             self.index.sort_by_key(|e| (e.0, e.1));
         }
-        self.body.clear();
+        let mut body = Vec::with_capacity(self.arena.len());
         let mut streams = Vec::with_capacity(self.slots.len());
         let arena = &self.arena;
         let mut i = 0;
         while i < self.index.len() {
             let slot = self.index[i].0;
             let j = i + self.index[i..].partition_point(|e| e.0 == slot);
-            let labels = self
-                .registry
-                .label_string(self.slots[slot as usize])
-                .clone();
-            encode::put_stream(
-                &mut self.body,
-                &labels,
-                self.index[i..j]
-                    .iter()
-                    .map(|&(_, _, a, b)| &arena[a as usize..b as usize]),
-            );
-            streams.push(labels);
+            let start = body.len();
+            for &(_, _, a, b) in &self.index[i..j] {
+                body.extend_from_slice(&arena[a as usize..b as usize]);
+            }
+            streams.push(StreamSpan {
+                labels: self
+                    .registry
+                    .label_string(self.slots[slot as usize])
+                    .clone(),
+                start,
+                end: body.len(),
+                entries: j - i,
+                files: std::mem::take(&mut self.slot_files[slot as usize]),
+            });
             i = j;
         }
-        let body = self
-            .snappy
-            .compress_vec(&self.body)
-            .unwrap_or_else(|_| Vec::new());
         self.seq += 1;
         let batch = Batch {
             seq: self.seq,
@@ -344,18 +364,16 @@ impl Batcher {
         };
         self.index.clear();
         self.slots.clear();
+        self.slot_files.clear();
         self.pos.clear();
         self.arena.clear();
         self.sorted = true;
         self.line_bytes = 0;
         self.first_at = None;
-        // Keep the buffers for the next batch, but never more than a couple of batches' worth.
+        // Keep the arena for the next batch, but never more than a couple of batches' worth.
         let keep = 2 * self.opts.max_bytes + (1 << 20);
         if self.arena.capacity() > keep {
             self.arena = Vec::new();
-        }
-        if self.body.capacity() > keep {
-            self.body = Vec::new();
         }
         Some(batch)
     }
@@ -409,10 +427,11 @@ mod tests {
             .unwrap();
         assert_eq!(batch.entries, 3);
         assert_eq!(batch.acks, vec![(1, 30)]);
-        let raw = snap::raw::Decoder::new()
-            .decompress_vec(&batch.body)
-            .unwrap();
-        let req = PushRequest::decode(raw.as_slice()).unwrap();
+        assert_eq!(batch.streams[0].files, vec![1]);
+        let req = PushRequest::decode(
+            crate::push::request::protobuf_body(&batch.body, &batch.streams).as_slice(),
+        )
+        .unwrap();
         assert_eq!(req.streams.len(), 2);
         let info = &req.streams[0];
         assert_eq!(

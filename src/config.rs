@@ -369,9 +369,119 @@ pub struct Loki {
     /// Retries.
     #[serde(default)]
     pub retry: Retry,
-    /// Send structured metadata (Loki ≥ 3). `false` drops it, for Loki 2.x.
+    /// Send structured metadata (Loki ≥ 3). `false` drops it, for Loki 2.x (see also
+    /// `structured_metadata_mode`).
     #[serde(default = "yes")]
     pub structured_metadata: bool,
+    /// What to do with structured metadata: `send` (Loki ≥ 3), `drop`, or `append_to_line`
+    /// (Loki 2.x: ` key=value …` logfmt-style at the end of the line, so it stays searchable).
+    /// Absent: `send`, or `drop` when `structured_metadata` is `false`.
+    #[serde(default)]
+    pub structured_metadata_mode: Option<MetadataMode>,
+    /// Request body format: `protobuf` (Loki's native format, always snappy-compressed) or
+    /// `json` (Loki's JSON push format, for Loki-compatible gateways that only take JSON).
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Body compression: `snappy` (the only one for `protobuf`), `gzip` or `none` (for `json`;
+    /// gzip is sent as `Content-Encoding: gzip`). Absent: `snappy` for protobuf, `none` for json.
+    #[serde(default)]
+    pub compression: Option<Compression>,
+    /// Requests in flight at once. Streams are spread over this many in-order send loops
+    /// (shards): a stream always uses the same one, so its entries reach Loki in order, and a
+    /// stream being retried does not hold back the streams of the other shards.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Most encoded bytes held by the client (sent, being retried or queued); reading pauses
+    /// when it is reached.
+    #[serde(default = "default_max_buffered")]
+    pub max_buffered_bytes: usize,
+    /// An HTTP(S) proxy for the requests to Loki (`http://proxy:3128`); absent: none, unless
+    /// the usual `HTTPS_PROXY`/`HTTP_PROXY` variables say otherwise.
+    #[serde(default)]
+    pub proxy_url: Option<ProxyUrl>,
+}
+
+/// Request body format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// `logproto.PushRequest`, snappy raw block (`application/x-protobuf`).
+    #[default]
+    Protobuf,
+    /// `{"streams":[{"stream":{…},"values":[["<ns>","<line>",{metadata}]]}]}`.
+    Json,
+}
+
+/// Request body compression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Snappy raw block (protobuf only).
+    Snappy,
+    /// `Content-Encoding: gzip` (json only).
+    Gzip,
+    /// Uncompressed (json only).
+    None,
+}
+
+/// What happens to structured metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetadataMode {
+    /// Sent as structured metadata (Loki ≥ 3).
+    Send,
+    /// Not sent.
+    Drop,
+    /// Appended to the line as ` key=value …` (logfmt quoting), not sent as metadata.
+    AppendToLine,
+}
+
+impl Loki {
+    /// The metadata mode in force (`structured_metadata_mode`, else from `structured_metadata`).
+    pub fn metadata_mode(&self) -> MetadataMode {
+        self.structured_metadata_mode
+            .unwrap_or(if self.structured_metadata {
+                MetadataMode::Send
+            } else {
+                MetadataMode::Drop
+            })
+    }
+
+    /// True when batches must carry the metadata (sent, or appended to lines).
+    pub fn keeps_metadata(&self) -> bool {
+        self.metadata_mode() != MetadataMode::Drop
+    }
+
+    /// The compression in force.
+    pub fn effective_compression(&self) -> Compression {
+        self.compression.unwrap_or(match self.encoding {
+            Encoding::Protobuf => Compression::Snappy,
+            Encoding::Json => Compression::None,
+        })
+    }
+}
+
+/// An `http://` or `https://` proxy URL (used as given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyUrl(pub reqwest::Url);
+
+impl<'de> Deserialize<'de> for ProxyUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let u = reqwest::Url::parse(s.trim())
+            .map_err(|e| de::Error::custom(format!("invalid URL {s:?}: {e}")))?;
+        if u.scheme() != "http" && u.scheme() != "https" {
+            return Err(de::Error::custom(format!(
+                "invalid proxy URL {s:?}: scheme must be http or https"
+            )));
+        }
+        if u.host_str().is_none_or(|h| h.is_empty()) {
+            return Err(de::Error::custom(format!(
+                "invalid proxy URL {s:?}: no host"
+            )));
+        }
+        Ok(ProxyUrl(u))
+    }
 }
 
 /// HTTP basic auth.
@@ -419,6 +529,15 @@ pub struct Batch {
     /// Flush a batch this long after its first entry.
     #[serde(default = "default_batch_wait")]
     pub max_wait: Dur,
+    /// Most streams in one request; a batch with more is sent as several requests.
+    #[serde(default = "default_max_streams")]
+    pub max_streams: usize,
+    /// Most encoded (uncompressed) bytes in one request, so the body stays under Loki's and
+    /// gateways' size limits whatever the compression; larger batches are split by streams,
+    /// then by entries (each stream's entries stay in time order). A single larger entry is
+    /// sent alone.
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: usize,
 }
 
 /// Retries of 429, 5xx and transport errors.
@@ -508,6 +627,18 @@ fn default_batch_entries() -> usize {
 }
 fn default_batch_wait() -> Dur {
     Dur(Duration::from_secs(1))
+}
+fn default_max_streams() -> usize {
+    1000
+}
+fn default_max_request_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_concurrency() -> usize {
+    4
+}
+fn default_max_buffered() -> usize {
+    16 * 1024 * 1024
 }
 fn default_min_backoff() -> Dur {
     Dur(Duration::from_millis(500))
@@ -621,6 +752,41 @@ impl Config {
         }
         if self.loki.batch.max_bytes == 0 || self.loki.batch.max_entries == 0 {
             return Err(err("loki.batch", "sizes must be greater than 0".into()));
+        }
+        if self.loki.batch.max_streams == 0 || self.loki.batch.max_request_bytes < 1024 {
+            return Err(err(
+                "loki.batch",
+                "max_streams must be greater than 0 and max_request_bytes at least 1024".into(),
+            ));
+        }
+        if self.loki.concurrency == 0 || self.loki.concurrency > 64 {
+            return Err(err("loki.concurrency", "must be between 1 and 64".into()));
+        }
+        if self.loki.max_buffered_bytes < 64 * 1024
+            || self.loki.max_buffered_bytes > u32::MAX as usize
+        {
+            return Err(err(
+                "loki.max_buffered_bytes",
+                "must be between 65536 and 4294967295".into(),
+            ));
+        }
+        match (self.loki.encoding, self.loki.effective_compression()) {
+            (Encoding::Protobuf, Compression::Snappy)
+            | (Encoding::Json, Compression::Gzip | Compression::None) => {}
+            (e, c) => {
+                return Err(err(
+                    "loki.compression",
+                    format!("{c:?} does not go with encoding {e:?}: protobuf is always snappy, json is gzip or none").to_lowercase(),
+                ))
+            }
+        }
+        if !self.loki.structured_metadata
+            && self.loki.structured_metadata_mode == Some(MetadataMode::Send)
+        {
+            return Err(err(
+                "loki.structured_metadata_mode",
+                "send contradicts structured_metadata: false".into(),
+            ));
         }
         if self.loki.retry.min_backoff.0 > self.loki.retry.max_backoff.0 {
             return Err(err(
@@ -894,6 +1060,42 @@ mod tests {
         assert_eq!(c.redact.params, default_redact_params());
         let e = load("redact:\n  params:\n    - ok\n    - \"a=b\"\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("redact.params[1]"), "{e}");
+    }
+
+    #[test]
+    fn loki_client_keys() {
+        let c = load("loki:\n  url: http://x\n").unwrap();
+        assert_eq!(c.loki.encoding, Encoding::Protobuf);
+        assert_eq!(c.loki.effective_compression(), Compression::Snappy);
+        assert_eq!(c.loki.metadata_mode(), MetadataMode::Send);
+        assert_eq!(c.loki.concurrency, 4);
+        assert_eq!(c.loki.batch.max_request_bytes, 4 << 20);
+        let c = load("loki:\n  structured_metadata: false\n").unwrap();
+        assert_eq!(c.loki.metadata_mode(), MetadataMode::Drop);
+        assert!(!c.loki.keeps_metadata());
+        let c = load(
+            "loki:\n  encoding: json\n  compression: gzip\n  structured_metadata_mode: append_to_line\n  concurrency: 8\n  proxy_url: http://proxy:3128\n  max_buffered_bytes: 1048576\n  batch:\n    max_streams: 50\n    max_request_bytes: 65536\n",
+        )
+        .unwrap();
+        assert_eq!(c.loki.encoding, Encoding::Json);
+        assert_eq!(c.loki.effective_compression(), Compression::Gzip);
+        assert!(c.loki.keeps_metadata());
+        assert_eq!(c.loki.proxy_url.unwrap().0.as_str(), "http://proxy:3128/");
+        assert_eq!(c.loki.batch.max_streams, 50);
+        let e = load("loki:\n  compression: gzip\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.compression"), "{e}");
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = load("loki:\n  encoding: json\n  compression: snappy\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.compression"), "{e}");
+        let e = load("loki:\n  concurrency: 0\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.concurrency"), "{e}");
+        let e = load("loki:\n  structured_metadata: false\n  structured_metadata_mode: send\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = load("loki:\n  encoding: xml\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.encoding"), "{e}");
+        let e = load("loki:\n  proxy_url: socks5://p:1080\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("loki.proxy_url"), "{e}");
     }
 
     #[test]

@@ -289,7 +289,7 @@ pub fn build_processor(
                     max_bytes: cfg.loki.batch.max_bytes,
                     max_entries: cfg.loki.batch.max_entries,
                     max_wait: cfg.loki.batch.max_wait.0,
-                    structured_metadata: cfg.loki.structured_metadata,
+                    structured_metadata: cfg.loki.keeps_metadata(),
                     max_pods: cfg.labels.max_pods,
                 },
                 &statics,

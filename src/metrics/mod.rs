@@ -253,6 +253,7 @@ pub struct Metrics {
 pub const DROP_REASONS: &[&str] = &[
     "line_too_long",
     "too_old",
+    "too_new",
     "too_far_behind",
     "rate_limited",
     "stream_limit",

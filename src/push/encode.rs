@@ -3,8 +3,10 @@
 //!
 //! Each entry is written once, already framed as `StreamAdapter.entries` (field 2), into its
 //! stream's buffer; a request is the concatenation of `streams` (field 1) around those buffers.
+//! The other request shapes (Loki's JSON push format, metadata appended to the line) are
+//! transcoded from those frames ([`frames`], [`EntryView`]).
 
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::encoding::{decode_varint, encode_key, encode_varint, encoded_len_varint, WireType};
 
 /// Appends a length-delimited field header.
 fn put_len_field(out: &mut Vec<u8>, tag: u32, len: usize) {
@@ -115,6 +117,236 @@ pub fn label_string<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Stri
     s
 }
 
+/// One protobuf field: a varint or a length-delimited payload.
+enum Field<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+}
+
+/// Reads the next field of a message (only the varint and length-delimited wire types occur in
+/// what [`put_entry`] writes).
+fn next_field<'a>(b: &mut &'a [u8]) -> Option<(u32, Field<'a>)> {
+    let key = decode_varint(b).ok()?;
+    let tag = (key >> 3) as u32;
+    match key & 7 {
+        0 => Some((tag, Field::Varint(decode_varint(b).ok()?))),
+        2 => {
+            let n = usize::try_from(decode_varint(b).ok()?).ok()?;
+            if n > b.len() {
+                return None;
+            }
+            let (head, tail) = b.split_at(n);
+            *b = tail;
+            Some((tag, Field::Bytes(head)))
+        }
+        _ => None,
+    }
+}
+
+/// The entry frames (each with its field header) of a run of [`put_entry`] output.
+pub fn frames(mut span: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let before = span;
+        let mut rest = span;
+        match next_field(&mut rest) {
+            Some((2, Field::Bytes(_))) => {
+                span = rest;
+                Some(&before[..before.len() - rest.len()])
+            }
+            _ => None,
+        }
+    })
+}
+
+/// A decoded entry frame, borrowing from it.
+#[derive(Debug, Default)]
+pub struct EntryView<'a> {
+    /// Nanoseconds since the Unix epoch.
+    pub ts_ns: i64,
+    /// The line.
+    pub line: &'a [u8],
+    /// Structured metadata pairs.
+    pub meta: Vec<(&'a [u8], &'a [u8])>,
+}
+
+impl<'a> EntryView<'a> {
+    /// Decodes a frame written by [`put_entry`] (`None` if it is not one).
+    pub fn decode(frame: &'a [u8]) -> Option<EntryView<'a>> {
+        let mut f = frame;
+        let Some((2, Field::Bytes(mut body))) = next_field(&mut f) else {
+            return None;
+        };
+        let mut e = EntryView::default();
+        while !body.is_empty() {
+            match next_field(&mut body)? {
+                (1, Field::Bytes(mut ts)) => {
+                    let (mut secs, mut nanos) = (0i64, 0i64);
+                    while !ts.is_empty() {
+                        match next_field(&mut ts)? {
+                            (1, Field::Varint(v)) => secs = v as i64,
+                            (2, Field::Varint(v)) => nanos = v as i64,
+                            _ => {}
+                        }
+                    }
+                    e.ts_ns = secs.saturating_mul(1_000_000_000).saturating_add(nanos);
+                }
+                (2, Field::Bytes(l)) => e.line = l,
+                (3, Field::Bytes(mut p)) => {
+                    let (mut k, mut v): (&[u8], &[u8]) = (b"", b"");
+                    while !p.is_empty() {
+                        match next_field(&mut p)? {
+                            (1, Field::Bytes(x)) => k = x,
+                            (2, Field::Bytes(x)) => v = x,
+                            _ => {}
+                        }
+                    }
+                    e.meta.push((k, v));
+                }
+                _ => {}
+            }
+        }
+        Some(e)
+    }
+}
+
+/// Re-frames an entry with its metadata appended to the line as ` key=value …` (logfmt
+/// quoting) and no structured metadata (for Loki 2.x).
+pub fn put_entry_meta_in_line(out: &mut Vec<u8>, scratch: &mut Vec<u8>, e: &EntryView<'_>) {
+    scratch.clear();
+    scratch.extend_from_slice(e.line);
+    for (k, v) in &e.meta {
+        scratch.push(b' ');
+        scratch.extend_from_slice(k);
+        scratch.push(b'=');
+        push_logfmt_value(scratch, v);
+    }
+    put_entry(out, e.ts_ns, scratch, std::iter::empty());
+}
+
+/// Appends a logfmt value: bare when it has no space, `"`, `=` or control character and is not
+/// empty; otherwise double-quoted with `\`, `\"`, `\n`, `\r`, `\t` escapes.
+pub fn push_logfmt_value(out: &mut Vec<u8>, v: &[u8]) {
+    let bare = !v.is_empty()
+        && v.iter()
+            .all(|&b| b > b' ' && b != b'"' && b != b'=' && b != 0x7f);
+    if bare {
+        out.extend_from_slice(v);
+        return;
+    }
+    out.push(b'"');
+    for &b in v {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends `s` as a JSON string (quotes included). `s` is UTF-8 (lines are made valid before
+/// batching).
+pub fn push_json_str(out: &mut Vec<u8>, s: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'"');
+}
+
+/// Appends one JSON push value: `["<ns>","<line>"]`, or `["<ns>","<line>",{metadata}]`.
+pub fn put_json_value(out: &mut Vec<u8>, e: &EntryView<'_>, with_meta: bool) {
+    out.extend_from_slice(b"[\"");
+    out.extend_from_slice(e.ts_ns.to_string().as_bytes());
+    out.extend_from_slice(b"\",");
+    push_json_str(out, e.line);
+    if with_meta && !e.meta.is_empty() {
+        out.extend_from_slice(b",{");
+        for (i, (k, v)) in e.meta.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_json_str(out, k);
+            out.push(b':');
+            push_json_str(out, v);
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+/// Appends a label string (`{a="x", b="y"}`, Go-escaped values) as a JSON object.
+pub fn put_json_labels(out: &mut Vec<u8>, label_string: &str) {
+    out.push(b'{');
+    let body = label_string
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}');
+    let mut rest = body;
+    let mut first = true;
+    let mut val = Vec::new();
+    while let Some(eq) = rest.find("=\"") {
+        let name = rest[..eq].trim_start_matches([',', ' ']);
+        let mut chars = rest[eq + 2..].char_indices();
+        val.clear();
+        let mut end = rest.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next().map(|(_, c)| c) {
+                    Some('n') => val.push(b'\n'),
+                    Some('r') => val.push(b'\r'),
+                    Some('t') => val.push(b'\t'),
+                    Some(o) => {
+                        let mut b = [0u8; 4];
+                        val.extend_from_slice(o.encode_utf8(&mut b).as_bytes());
+                    }
+                    None => break,
+                },
+                '"' => {
+                    end = eq + 2 + i + 1;
+                    break;
+                }
+                c => {
+                    let mut b = [0u8; 4];
+                    val.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+                }
+            }
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        push_json_str(out, name.as_bytes());
+        out.push(b':');
+        push_json_str(out, &val);
+        rest = &rest[end.min(rest.len())..];
+    }
+    out.push(b'}');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +383,44 @@ mod tests {
         assert_eq!(s.entries[0].structured_metadata[0].value, "velero/x");
         assert_eq!(s.entries[1].line, "");
         assert_eq!(s.entries[1].timestamp.unwrap().nanos, 0);
+    }
+
+    #[test]
+    fn frames_decode_and_transcode() {
+        let mut span = Vec::new();
+        put_entry(
+            &mut span,
+            1_775_786_400_123_456_789,
+            b"a \"quoted\"\tline",
+            [("backup", "velero/x y"), ("stream", "stdout")].into_iter(),
+        );
+        put_entry(&mut span, 5, b"", std::iter::empty());
+        let fr: Vec<&[u8]> = frames(&span).collect();
+        assert_eq!(fr.len(), 2);
+        assert_eq!(fr.iter().map(|f| f.len()).sum::<usize>(), span.len());
+        let e = EntryView::decode(fr[0]).unwrap();
+        assert_eq!(e.ts_ns, 1_775_786_400_123_456_789);
+        assert_eq!(e.line, b"a \"quoted\"\tline");
+        assert_eq!(e.meta.len(), 2);
+        let mut out = Vec::new();
+        put_json_value(&mut out, &e, true);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0], "1775786400123456789");
+        assert_eq!(v[1], "a \"quoted\"\tline");
+        assert_eq!(v[2]["backup"], "velero/x y");
+        let (mut re, mut scratch) = (Vec::new(), Vec::new());
+        put_entry_meta_in_line(&mut re, &mut scratch, &e);
+        let e2 = EntryView::decode(&re).unwrap();
+        assert_eq!(
+            e2.line,
+            b"a \"quoted\"\tline backup=\"velero/x y\" stream=stdout"
+        );
+        assert!(e2.meta.is_empty());
+        assert_eq!(EntryView::decode(fr[1]).unwrap().ts_ns, 5);
+        let mut l = Vec::new();
+        put_json_labels(&mut l, r#"{a="x\"y\\z\n", b="2"}"#);
+        let v: serde_json::Value = serde_json::from_slice(&l).unwrap();
+        assert_eq!(v["a"], "x\"y\\z\n");
+        assert_eq!(v["b"], "2");
     }
 }

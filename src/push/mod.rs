@@ -3,28 +3,50 @@
 //!
 //! **In:** [`Batch`]es over a bounded channel (a full channel blocks the reader: backpressure).
 //! **Out:** acks to [`crate::checkpoint::Checkpoint`], self-metrics.
-//! **Guarantees:** a batch is acknowledged only after a 2xx, or after a permanent rejection that
-//! was counted as dropped; 429/5xx/timeouts/transport errors are retried with full-jitter
-//! exponential backoff honouring `Retry-After`, without limit unless `retry.max_retries` is set.
-//! Batches are sent one at a time, so each stream's entries reach Loki in order.
+//!
+//! ```text
+//! channel ──► dispatcher ──► shard 0: part → requests → deliver (in order, retried) ─┐
+//!              (stream → shard,   shard 1: …                                          ├─► ack(batch seq)
+//!               byte budget)      shard N-1: …                                        ┘   when every part
+//!                                                                                         is answered
+//! ```
+//!
+//! **Guarantees:**
+//! - A batch is acknowledged only after every one of its entries got a final answer: a 2xx, a
+//!   permanent rejection counted as dropped, or (only with `retry.max_retries`) a counted give-up.
+//!   Acks are per file: a batch's file is acknowledged once every part holding entries of that
+//!   file is answered, and the checkpoint commits a file's offset only when that batch *and
+//!   every earlier batch of the file* are acknowledged, so splitting a batch over shards and
+//!   requests never commits an offset past an unanswered entry.
+//! - A stream always goes to the same shard (assigned round-robin when first seen), and a shard
+//!   sends its requests one at a time, in order: each stream's entries reach Loki in order.
+//!   Up to `loki.concurrency` requests are in flight, and a stream being retried only holds back
+//!   the streams of its own shard.
+//! - Memory is bounded: the dispatcher takes `loki.max_buffered_bytes` worth of permits for the
+//!   data it hands to shards and waits when they run out, so the channel fills and the reader
+//!   blocks.
+//! - 429, 5xx (but 501), 401/403, timeouts and transport errors are retried with full-jitter
+//!   exponential backoff honouring `Retry-After`, without limit unless `retry.max_retries` is set.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, StreamSpan};
 use crate::checkpoint::Checkpoint;
-use crate::config;
-use crate::metrics::{self, Metrics};
+use crate::config::{self, Compression, Encoding, MetadataMode};
+use crate::metrics::Metrics;
 
+pub mod client;
 pub mod encode;
 pub mod proto;
+pub mod request;
 pub mod retry;
 
-use retry::{Backoff, Verdict};
+use client::Client;
 
 /// Errors building the client.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +59,7 @@ pub enum PushError {
     Setup(String),
 }
 
-/// What happened to one batch.
+/// What happened to one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     /// Loki accepted it.
@@ -48,19 +70,58 @@ pub enum Fate {
     GaveUp,
 }
 
-/// The Loki client.
+/// A batch's acknowledgements: each file of the batch is acknowledged when the last part
+/// holding entries of that file is answered (so a file whose streams are all healthy advances
+/// even while another file's stream of the same batch is being retried).
+struct BatchAck {
+    seq: u64,
+    /// (file, offset, parts still unanswered).
+    files: Vec<(u32, u64, AtomicUsize)>,
+}
+
+impl BatchAck {
+    /// A part holding entries of `files` (indices into [`BatchAck::files`]) is answered.
+    fn part_done(&self, files: &[usize], checkpoint: &Mutex<Checkpoint>) {
+        let done: Vec<(u32, u64)> = files
+            .iter()
+            .filter_map(|&i| {
+                let (f, off, left) = &self.files[i];
+                (left.fetch_sub(1, Ordering::AcqRel) == 1).then_some((*f, *off))
+            })
+            .collect();
+        if !done.is_empty() {
+            let mut cp = checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+            cp.ack(self.seq, &done);
+        }
+    }
+}
+
+/// One shard's share of a batch: its own copy of the entries, so the memory is released as
+/// soon as this shard is done with it.
+struct Part {
+    data: Vec<u8>,
+    spans: Vec<StreamSpan>,
+    ack: Arc<BatchAck>,
+    files: Vec<usize>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// How shards build requests.
+#[derive(Clone, Copy)]
+struct Shape {
+    encoding: Encoding,
+    compression: Compression,
+    meta: MetadataMode,
+    max_streams: usize,
+    max_request_bytes: usize,
+}
+
+/// The Loki client: a dispatcher and `loki.concurrency` in-order shards.
 pub struct Pusher {
-    client: reqwest::Client,
-    url: reqwest::Url,
-    tenant: String,
-    basic: Option<(String, Option<String>, Option<PathBuf>)>,
-    bearer_file: Option<PathBuf>,
-    headers: Vec<(String, String)>,
-    min_backoff: Duration,
-    max_backoff: Duration,
-    max_retries: Option<u32>,
-    metrics: Arc<Metrics>,
-    checkpoint: Arc<Mutex<Checkpoint>>,
+    client: Arc<Client>,
+    shape: Shape,
+    concurrency: usize,
+    max_buffered: usize,
 }
 
 impl Pusher {
@@ -70,237 +131,164 @@ impl Pusher {
         metrics: Arc<Metrics>,
         checkpoint: Arc<Mutex<Checkpoint>>,
     ) -> Result<Pusher, PushError> {
-        let url = cfg.url.clone().ok_or(PushError::NoUrl)?.0;
-        let mut b = reqwest::Client::builder()
-            .timeout(cfg.timeout.0)
-            .connect_timeout(cfg.timeout.0.min(Duration::from_secs(10)))
-            .user_agent(concat!("veloki/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(4);
-        if let Some(ca) = &cfg.tls.ca_file {
-            let pem = std::fs::read(&ca.0).map_err(|e| {
-                PushError::Setup(format!("loki.tls.ca_file {}: {e}", ca.0.display()))
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                PushError::Setup(format!("loki.tls.ca_file {}: {e}", ca.0.display()))
-            })?;
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        }
-        if let (Some(cert), Some(key)) = (&cfg.tls.cert_file, &cfg.tls.key_file) {
-            let mut pem = std::fs::read(&cert.0).map_err(|e| {
-                PushError::Setup(format!("loki.tls.cert_file {}: {e}", cert.0.display()))
-            })?;
-            pem.push(b'\n');
-            pem.extend(std::fs::read(&key.0).map_err(|e| {
-                PushError::Setup(format!("loki.tls.key_file {}: {e}", key.0.display()))
-            })?);
-            let id = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| PushError::Setup(format!("loki.tls client certificate: {e}")))?;
-            b = b.identity(id);
-        }
-        if cfg.tls.insecure_skip_verify {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        let client = b
-            .build()
-            .map_err(|e| PushError::Setup(format!("building the HTTP client: {e}")))?;
         Ok(Pusher {
-            client,
-            url,
-            tenant: cfg.tenant.clone(),
-            basic: cfg.basic_auth.as_ref().map(|a| {
-                (
-                    a.username.clone(),
-                    a.password.clone(),
-                    a.password_file.as_ref().map(|f| f.0.clone()),
-                )
-            }),
-            bearer_file: cfg.bearer_token_file.as_ref().map(|f| f.0.clone()),
-            headers: cfg
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            min_backoff: cfg.retry.min_backoff.0,
-            max_backoff: cfg.retry.max_backoff.0,
-            max_retries: cfg.retry.max_retries,
-            metrics,
-            checkpoint,
+            client: Arc::new(Client::new(cfg, metrics, checkpoint)?),
+            shape: Shape {
+                encoding: cfg.encoding,
+                compression: cfg.effective_compression(),
+                meta: cfg.metadata_mode(),
+                max_streams: cfg.batch.max_streams.max(1),
+                max_request_bytes: cfg.batch.max_request_bytes.max(1),
+            },
+            concurrency: cfg.concurrency.clamp(1, 64),
+            max_buffered: cfg.max_buffered_bytes.clamp(1, u32::MAX as usize),
         })
     }
 
-    /// Delivers batches until the channel closes; every batch is acknowledged to the checkpoint.
+    /// Delivers batches until the channel closes and every shard is done; every batch is
+    /// acknowledged to the checkpoint.
     pub async fn run(self, mut rx: mpsc::Receiver<Batch>) {
-        while let Some(mut batch) = rx.recv().await {
-            let body = Bytes::from(std::mem::take(&mut batch.body));
-            let fate = self.deliver(&batch, body.clone()).await;
-            self.metrics.loki_buffered_bytes.dec_by(body.len() as i64);
-            if fate == Fate::Accepted {
-                self.metrics.loki_sent_entries.inc_by(batch.entries as u64);
-                self.metrics.loki_sent_bytes.inc_by(body.len() as u64);
+        let budget = Arc::new(Semaphore::new(self.max_buffered));
+        let mut shards = Vec::with_capacity(self.concurrency);
+        let mut tasks = JoinSet::new();
+        for _ in 0..self.concurrency {
+            let (tx, rx) = mpsc::unbounded_channel::<Part>();
+            tasks.spawn(shard_loop(self.client.clone(), self.shape, rx));
+            shards.push(tx);
+        }
+        let mut assign: HashMap<Arc<str>, usize> = HashMap::new();
+        let mut next = 0usize;
+        while let Some(batch) = rx.recv().await {
+            self.dispatch(batch, &shards, &budget, &mut assign, &mut next)
+                .await;
+        }
+        drop(shards);
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!("a Loki send loop failed: {e}");
             }
-            let mut cp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
-            cp.ack(batch.seq, &batch.acks);
         }
     }
 
-    fn secret_file(path: &PathBuf) -> Option<String> {
-        match std::fs::read_to_string(path) {
-            Ok(s) => Some(s.trim().to_string()),
-            Err(e) => {
-                tracing::error!(path = %path.display(), "cannot read credential file: {e}");
-                None
-            }
+    /// Splits a batch by shard and hands the parts over (waiting for buffer budget).
+    async fn dispatch(
+        &self,
+        batch: Batch,
+        shards: &[mpsc::UnboundedSender<Part>],
+        budget: &Arc<Semaphore>,
+        assign: &mut HashMap<Arc<str>, usize>,
+        next: &mut usize,
+    ) {
+        let n = shards.len();
+        let mut by_shard: Vec<Vec<&StreamSpan>> = vec![Vec::new(); n];
+        for s in &batch.streams {
+            let k = *assign.entry(s.labels.clone()).or_insert_with(|| {
+                let k = *next % n;
+                *next += 1;
+                k
+            });
+            by_shard[k].push(s);
         }
-    }
-
-    async fn send_once(&self, body: Bytes) -> Result<(u16, Option<Duration>, String), String> {
-        let mut req = self
-            .client
-            .post(self.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-            .body(body);
-        if !self.tenant.is_empty() {
-            req = req.header("X-Scope-OrgID", &self.tenant);
-        }
-        if let Some((user, pass, file)) = &self.basic {
-            let p = match (pass, file) {
-                (Some(p), _) => Some(p.clone()),
-                (None, Some(f)) => Self::secret_file(f),
-                _ => None,
-            };
-            req = req.basic_auth(user, p);
-        }
-        if let Some(f) = &self.bearer_file {
-            // Re-read on every request so a rotated token is picked up.
-            if let Some(t) = Self::secret_file(f) {
-                req = req.bearer_auth(t);
-            }
-        }
-        for (k, v) in &self.headers {
-            req = req.header(k, v);
-        }
-        let resp = req.send().await.map_err(|e| {
-            if e.is_timeout() {
-                "timeout".to_string()
-            } else {
-                format!("transport: {e}")
-            }
-        })?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry::parse_retry_after);
-        let text = resp.text().await.unwrap_or_default();
-        Ok((status, retry_after, text))
-    }
-
-    /// Sends one batch until Loki gives a final answer (or the retry budget runs out).
-    pub async fn deliver(&self, batch: &Batch, body: Bytes) -> Fate {
-        let mut backoff = Backoff::new(self.min_backoff, self.max_backoff);
-        loop {
-            self.metrics.loki_inflight.inc();
-            let started = Instant::now();
-            let res = self.send_once(body.clone()).await;
-            self.metrics.loki_inflight.dec();
-            self.metrics
-                .loki_request_duration
-                .observe(started.elapsed().as_secs_f64());
-            let (code_label, verdict, retry_after, text, status) = match &res {
-                Ok((status, ra, text)) => (
-                    status.to_string(),
-                    retry::classify(*status),
-                    *ra,
-                    text.as_str(),
-                    *status,
-                ),
-                Err(e) if e == "timeout" => ("timeout".into(), Verdict::Retry, None, e.as_str(), 0),
-                Err(e) => ("transport".into(), Verdict::Retry, None, e.as_str(), 0),
-            };
-            self.metrics
-                .loki_requests
-                .get_or_create(&metrics::CodeLabel { code: code_label })
-                .inc();
-            match verdict {
-                Verdict::Success => {
-                    self.metrics.loki_last_success.set(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0.0, |d| d.as_secs_f64()),
-                    );
-                    if status != 204 && status != 200 && !text.is_empty() {
-                        tracing::warn!(
-                            status,
-                            "Loki accepted the request but said: {}",
-                            first_line(text)
-                        );
-                        if status == 260 {
-                            self.count_dropped("other", batch.entries);
+        // Which files each part carries, and how many parts carry each file.
+        let mut part_files: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut counts = vec![0usize; batch.acks.len()];
+        for (k, spans) in by_shard.iter().enumerate() {
+            for s in spans {
+                for f in &s.files {
+                    if let Some(i) = batch.acks.iter().position(|(id, _)| id == f) {
+                        if !part_files[k].contains(&i) {
+                            part_files[k].push(i);
+                            counts[i] += 1;
                         }
                     }
-                    return Fate::Accepted;
-                }
-                Verdict::Reject => {
-                    let reason = retry::drop_reason(status, text);
-                    let n = retry::dropped_count(text, batch.entries);
-                    self.count_dropped(reason, n);
-                    tracing::warn!(
-                        status,
-                        reason,
-                        dropped = n,
-                        streams = batch.streams.len(),
-                        first_stream = %batch.streams.first().map(|s| s.as_ref()).unwrap_or(""),
-                        "Loki rejected entries; not retrying: {}",
-                        first_line(text)
-                    );
-                    return Fate::Rejected;
-                }
-                Verdict::Retry => {
-                    if let Some(max) = self.max_retries {
-                        if backoff.attempts() >= max {
-                            let reason = if status == 429 {
-                                "rate_limited"
-                            } else {
-                                "other"
-                            };
-                            self.count_dropped(reason, batch.entries);
-                            tracing::error!(
-                                status,
-                                entries = batch.entries,
-                                "giving up on a batch after {max} retries: {}",
-                                first_line(text)
-                            );
-                            return Fate::GaveUp;
-                        }
-                    }
-                    let delay = backoff.next(retry_after);
-                    self.metrics.loki_retries.inc();
-                    if status == 401 || status == 403 {
-                        tracing::error!(status, "Loki refused our credentials; keeping the data and retrying in {delay:?}: {}", first_line(text));
-                    } else if backoff.attempts() <= 3 || backoff.attempts() % 10 == 0 {
-                        tracing::warn!(answer = %if status == 0 { text.to_string() } else { status.to_string() }, attempt = backoff.attempts(), "push failed; retrying in {delay:?}");
-                    }
-                    tokio::time::sleep(delay).await;
                 }
             }
         }
-    }
-
-    fn count_dropped(&self, reason: &'static str, n: usize) {
-        self.metrics
-            .loki_dropped
-            .get_or_create(&metrics::ReasonLabel { reason })
-            .inc_by(n as u64);
+        let ack = Arc::new(BatchAck {
+            seq: batch.seq,
+            files: batch
+                .acks
+                .iter()
+                .zip(&counts)
+                .map(|(&(f, off), &c)| (f, off, AtomicUsize::new(c)))
+                .collect(),
+        });
+        let in_parts: usize = batch.streams.iter().map(|s| s.end - s.start).sum();
+        let rest = batch.body.len().saturating_sub(in_parts);
+        if rest > 0 {
+            self.client.metrics.loki_buffered_bytes.dec_by(rest as i64);
+        }
+        // Files no entry came from (nothing to wait for).
+        let idle: Vec<(u32, u64)> = batch
+            .acks
+            .iter()
+            .zip(&counts)
+            .filter(|(_, &c)| c == 0)
+            .map(|(a, _)| *a)
+            .collect();
+        if !idle.is_empty() {
+            let mut cp = self
+                .client
+                .checkpoint
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            cp.ack(batch.seq, &idle);
+        }
+        for (k, (spans, files)) in by_shard.into_iter().zip(part_files).enumerate() {
+            if spans.is_empty() {
+                continue;
+            }
+            let bytes: usize = spans.iter().map(|s| s.end - s.start).sum();
+            let want = bytes.clamp(1, self.max_buffered) as u32;
+            let permit = budget.clone().acquire_many_owned(want).await.ok();
+            let mut data = Vec::with_capacity(bytes);
+            let mut rebased = Vec::with_capacity(spans.len());
+            for s in spans {
+                let start = data.len();
+                data.extend_from_slice(&batch.body[s.start..s.end]);
+                rebased.push(StreamSpan {
+                    labels: s.labels.clone(),
+                    start,
+                    end: data.len(),
+                    entries: s.entries,
+                    files: Vec::new(),
+                });
+            }
+            let part = Part {
+                data,
+                spans: rebased,
+                ack: ack.clone(),
+                files,
+                _permit: permit,
+            };
+            if let Err(mpsc::error::SendError(p)) = shards[k].send(part) {
+                // The shard is gone (it panicked): nothing will send this part; do not ack it.
+                tracing::error!(
+                    "a Loki send loop is gone; {} bytes stay undelivered",
+                    p.data.len()
+                );
+            }
+        }
     }
 }
 
-fn first_line(s: &str) -> &str {
-    let l = s.lines().next().unwrap_or("");
-    match l.char_indices().nth(300) {
-        Some((i, _)) => &l[..i],
-        None => l,
+/// One shard: sends its parts' requests one at a time, in order.
+async fn shard_loop(client: Arc<Client>, shape: Shape, mut rx: mpsc::UnboundedReceiver<Part>) {
+    let mut encoder = request::Encoder::new(shape.encoding, shape.compression, shape.meta);
+    while let Some(part) = rx.recv().await {
+        for plan in request::plan(
+            &part.data,
+            &part.spans,
+            shape.max_streams,
+            shape.max_request_bytes,
+        ) {
+            let body = encoder.encode(&part.data, &plan);
+            client.deliver(&plan, &body).await;
+        }
+        client
+            .metrics
+            .loki_buffered_bytes
+            .dec_by(part.data.len() as i64);
+        part.ack.part_done(&part.files, &client.checkpoint);
     }
 }

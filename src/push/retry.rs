@@ -34,6 +34,8 @@ pub fn drop_reason(status: u16, body: &str) -> &'static str {
         "line_too_long"
     } else if b.contains("timestamp too old") || b.contains("too old") {
         "too_old"
+    } else if b.contains("timestamp too new") {
+        "too_new"
     } else if b.contains("too far behind") || b.contains("out of order") {
         "too_far_behind"
     } else if b.contains("Maximum active stream limit") {
@@ -47,6 +49,7 @@ pub fn drop_reason(status: u16, body: &str) -> &'static str {
         || b.contains("label name")
         || b.contains("label value")
         || b.contains("label names")
+        || b.contains("at least one label pair")
     {
         "invalid_labels"
     } else {
@@ -79,6 +82,92 @@ pub fn dropped_count(body: &str, batch_entries: usize) -> usize {
     total
         .or_else(|| num_before(" errors like:"))
         .map_or(batch_entries, |n| n.min(batch_entries))
+}
+
+/// How entries of a rejected request were dropped, by reason: Loki's answer names each kind
+/// of error once with its count (`N errors like: …; M errors like: …`, or the ingester's
+/// `total ignored: N out of M`). Entry-level errors (line too long, too old/new, too far
+/// behind, metadata too large) drop N entries; stream-level ones (labels, metadata disallowed)
+/// drop the whole streams they name. Anything else — a 413, another 4xx, an unreadable 400 —
+/// dropped the whole request. The counts never exceed `entries`.
+pub fn drop_breakdown(
+    status: u16,
+    body: &str,
+    streams: &[(&str, usize)],
+    entries: usize,
+) -> Vec<(&'static str, usize)> {
+    let whole = vec![(drop_reason(status, body), entries)];
+    if status != 400 {
+        return whole;
+    }
+    if body.contains("total ignored: ") {
+        return vec![(drop_reason(status, body), dropped_count(body, entries))];
+    }
+    // Split "N errors like: A; M errors like: B" into groups.
+    let mut groups: Vec<(usize, &str)> = Vec::new();
+    let mut rest = body.trim_end();
+    loop {
+        let (n, text) = match rest.find(" errors like: ") {
+            Some(i) if !rest[..i].is_empty() && rest[..i].bytes().all(|b| b.is_ascii_digit()) => (
+                rest[..i].parse().unwrap_or(1),
+                &rest[i + " errors like: ".len()..],
+            ),
+            _ => (1, rest),
+        };
+        // The next group starts at "; <digits> errors like: ".
+        let mut cut = None;
+        let mut from = 0;
+        while let Some(j) = text[from..].find("; ") {
+            let at = from + j;
+            let after = &text[at + 2..];
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            if digits > 0 && after[digits..].starts_with(" errors like: ") {
+                cut = Some(at);
+                break;
+            }
+            from = at + 2;
+        }
+        match cut {
+            Some(at) => {
+                groups.push((n, &text[..at]));
+                rest = &text[at + 2..];
+            }
+            None => {
+                groups.push((n, text));
+                break;
+            }
+        }
+    }
+    let avg = if streams.is_empty() {
+        1
+    } else {
+        (entries / streams.len()).max(1)
+    };
+    let mut out: Vec<(&'static str, usize)> = Vec::new();
+    let mut total = 0usize;
+    for (n, text) in groups {
+        let reason = drop_reason(status, text);
+        let count = match reason {
+            "line_too_long" | "too_old" | "too_new" | "too_far_behind" => n,
+            "structured_metadata" if !text.contains("disallowed") => n,
+            "invalid_labels" | "structured_metadata" => {
+                let named: Vec<usize> = streams
+                    .iter()
+                    .filter(|(l, _)| text.contains(l))
+                    .map(|(_, c)| *c)
+                    .collect();
+                named.iter().sum::<usize>() + n.saturating_sub(named.len()) * avg
+            }
+            _ => return whole,
+        };
+        let count = count.min(entries - total);
+        total += count;
+        match out.iter_mut().find(|(r, _)| *r == reason) {
+            Some(e) => e.1 += count,
+            None => out.push((reason, count)),
+        }
+    }
+    out
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is ignored).
@@ -161,6 +250,36 @@ mod tests {
             "invalid_labels"
         );
         assert_eq!(dropped_count("weird", 7), 7);
+    }
+
+    #[test]
+    fn breakdowns() {
+        let streams = [("{a=\"1\"}", 4), ("{a=\"2\"}", 6)];
+        let b = "2 errors like: Max entry size '10' bytes exceeded for stream '{a=\"1\"}' while adding an entry with length '20' bytes; 1 errors like: entry for stream '{a=\"2\"}' has timestamp too new: 2030-01-01T00:00:00Z\n";
+        assert_eq!(
+            drop_breakdown(400, b, &streams, 10),
+            vec![("line_too_long", 2), ("too_new", 1)]
+        );
+        let b = "stream '{a=\"2\"}' has duplicate label name: 'a'\n";
+        assert_eq!(
+            drop_breakdown(400, b, &streams, 10),
+            vec![("invalid_labels", 6)]
+        );
+        let b = "entry for stream '{a=\"1\"}' has 16 label names; limit 15";
+        assert_eq!(
+            drop_breakdown(400, b, &streams, 10),
+            vec![("invalid_labels", 4)]
+        );
+        assert_eq!(
+            drop_breakdown(413, "too big", &streams, 10),
+            vec![("other", 10)]
+        );
+        assert_eq!(
+            drop_breakdown(400, "proto: bad", &streams, 10),
+            vec![("other", 10)]
+        );
+        let b = "entry for stream '{a=\"1\"}' has timestamp too old: x, oldest acceptable timestamp is: y";
+        assert_eq!(drop_breakdown(400, b, &streams, 10), vec![("too_old", 1)]);
     }
 
     #[test]

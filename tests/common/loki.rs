@@ -12,8 +12,11 @@
 //!   `labels` is parsed as a LogQL selector, every `line` must be UTF-8 (a line that is not
 //!   fails the whole request with a 400 and a decode error, so tests notice it).
 //!
-//! What goes out: each request answered by the next scripted [`Reply`] (or the default,
-//! [`Reply::Loki`]: behave like Loki, 204 on success), every attempt recorded
+//! What goes out: each request answered by the first matching content rule
+//! ([`LokiServer::reply_when`], e.g. "429 for requests carrying stream A"), else the next
+//! scripted [`Reply`] (or the default, [`Reply::Loki`]: behave like Loki, 204 on success);
+//! absolute-form targets (a client talking to a forward proxy) are served like their path
+//! ([`RecordedRequest::target`] keeps the URL). Every attempt is recorded
 //! ([`LokiServer::requests`]), and the entries Loki would have stored
 //! ([`LokiServer::accepted_entries`]). Entries are *accepted* only when the answer is a 2xx
 //! other than 260 (Loki's "ingestion blocked" code drops the data), or for the valid part of
@@ -351,6 +354,16 @@ impl Reply {
     pub fn no_org_id() -> Reply {
         Reply::error(401, text::NO_ORG_ID)
     }
+}
+
+/// A predicate over a request's decoded streams.
+type StreamPredicate = Box<dyn Fn(&[Stream]) -> bool + Send>;
+
+/// A content-based reply: see [`LokiServer::reply_when`].
+struct Rule {
+    pred: StreamPredicate,
+    reply: Reply,
+    remaining: Option<usize>,
 }
 
 /// What the server actually did with a request (recorded in [`RecordedRequest::answer`]).
@@ -879,8 +892,11 @@ pub struct RecordedRequest {
     pub received_at: Instant,
     /// `POST`, …
     pub method: String,
-    /// Request target, e.g. `/loki/api/v1/push`.
+    /// Request target, e.g. `/loki/api/v1/push` (the path part of an absolute-form target).
     pub path: String,
+    /// The request target as sent: an absolute URL (`http://host/…`) when the request came
+    /// through a forward proxy, else the same as `path`.
+    pub target: String,
     /// Headers with lower-cased names, in order.
     pub headers: Vec<(String, String)>,
     /// Body bytes received (after de-chunking, before decompression).
@@ -944,6 +960,7 @@ struct State {
     seen_entries: HashSet<u64>,
     duplicates: usize,
     want_listening: bool,
+    rules: Vec<Rule>,
     resume_at: Option<Instant>,
     listening: bool,
 }
@@ -1010,6 +1027,7 @@ impl LokiServer {
                 seen_entries: HashSet::new(),
                 duplicates: 0,
                 want_listening: true,
+                rules: Vec::new(),
                 resume_at: None,
                 listening: true,
             }),
@@ -1053,6 +1071,36 @@ impl LokiServer {
     /// Sets the reply used when the queue is empty (initially [`Reply::Loki`]).
     pub fn set_default(&self, reply: Reply) {
         self.shared.lock().default = reply;
+    }
+
+    /// Answers push requests whose decoded streams satisfy `pred` with `reply`, at most
+    /// `times` times (`None`: always). Rules are checked in the order they were added, before
+    /// the scripted replies and the default (which a matching request does not consume). With
+    /// any rule present the whole body is read first, so a [`Reply::Reset`] from any source
+    /// resets after the body instead of mid-body. A request that does not decode is matched
+    /// against an empty stream list.
+    ///
+    /// ```ignore
+    /// // Throttle every request carrying stream `app="a"`, five times.
+    /// loki.reply_when(|s| s.iter().any(|s| s.labels.get("app").is_some_and(|v| v == "a")),
+    ///                 Reply::rate_limited(None), Some(5));
+    /// ```
+    pub fn reply_when(
+        &self,
+        pred: impl Fn(&[Stream]) -> bool + Send + 'static,
+        reply: Reply,
+        times: Option<usize>,
+    ) {
+        self.shared.lock().rules.push(Rule {
+            pred: Box::new(pred),
+            reply,
+            remaining: times,
+        });
+    }
+
+    /// Removes every [`LokiServer::reply_when`] rule.
+    pub fn clear_rules(&self) {
+        self.shared.lock().rules.clear();
     }
 
     /// Scripted replies not consumed yet.
@@ -1351,6 +1399,7 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 struct Head {
     method: String,
     path: String,
+    target: String,
     version: String,
     headers: Vec<(String, String)>,
 }
@@ -1415,6 +1464,19 @@ fn read_line_limited<R: BufRead>(r: &mut R, budget: &mut usize) -> io::Result<Op
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "non-UTF-8 request head"))
 }
 
+/// The path of a request target: an absolute-form target (`http://host:port/path`, what
+/// clients send to a forward proxy) becomes `/path`.
+fn origin_form(target: &str) -> &str {
+    match target.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        }
+        _ => target,
+    }
+}
+
 /// Reads a request head; `Ok(None)` on a clean EOF between requests.
 fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Head>> {
     let mut budget = MAX_HEAD;
@@ -1451,7 +1513,8 @@ fn read_head<R: BufRead>(r: &mut R) -> io::Result<Option<Head>> {
     }
     Ok(Some(Head {
         method: method.to_string(),
-        path: path.to_string(),
+        path: origin_form(path).to_string(),
+        target: path.to_string(),
         version: version.to_string(),
         headers,
     }))
@@ -1627,7 +1690,10 @@ fn serve_conn(shared: &Shared, stream: TcpStream, id: u64) {
         }
 
         let push = head.method == "POST" && is_push_path(&head.path);
-        let (delay, action) = if push {
+        let by_content = push && !shared.lock().rules.is_empty();
+        let (mut delay, mut action) = if by_content {
+            (Duration::ZERO, Reply::Loki)
+        } else if push {
             let mut st = shared.lock();
             let r = match st.replies.pop_front() {
                 Some(r) => r,
@@ -1638,7 +1704,7 @@ fn serve_conn(shared: &Shared, stream: TcpStream, id: u64) {
             (Duration::ZERO, Reply::Loki)
         };
 
-        if push && action == Reply::Reset {
+        if push && !by_content && action == Reply::Reset {
             // Read about half of the body, then RST.
             let want = if head.chunked() {
                 1
@@ -1665,6 +1731,41 @@ fn serve_conn(shared: &Shared, stream: TcpStream, id: u64) {
                 return;
             }
         };
+
+        if by_content {
+            let streams: Vec<Stream> = decode_request(&head, &body)
+                .map(|(s, _)| s.into_iter().map(RawStream::into_stream).collect())
+                .unwrap_or_default();
+            let reply = {
+                let mut st = shared.lock();
+                let hit = st
+                    .rules
+                    .iter_mut()
+                    .find(|r| r.remaining.is_none_or(|n| n > 0) && (r.pred)(&streams));
+                match hit {
+                    Some(r) => {
+                        if let Some(n) = r.remaining.as_mut() {
+                            *n -= 1;
+                        }
+                        r.reply.clone()
+                    }
+                    None => match st.replies.pop_front() {
+                        Some(r) => r,
+                        None => st.default.clone(),
+                    },
+                }
+            };
+            (delay, action) = flatten(reply);
+            if action == Reply::Reset {
+                shared.sleep(delay);
+                record(
+                    shared,
+                    Pending::new(&head, id, received_at, body.len(), Answer::Reset),
+                );
+                reset(shared, &writer, id);
+                return;
+            }
+        }
 
         if !push {
             let (code, text) = match (head.method.as_str(), head.path.as_str()) {
@@ -1905,6 +2006,7 @@ fn decode_json(body: &[u8]) -> Result<Vec<RawStream>, String> {
 struct Pending {
     method: String,
     path: String,
+    target: String,
     headers: Vec<(String, String)>,
     conn_id: u64,
     received_at: Instant,
@@ -1928,6 +2030,7 @@ impl Pending {
         Pending {
             method: head.method.clone(),
             path: head.path.clone(),
+            target: head.target.clone(),
             headers: head.headers.clone(),
             conn_id,
             received_at,
@@ -1959,6 +2062,7 @@ fn record_locked(shared: &Shared, st: &mut State, p: Pending) {
         received_at: p.received_at,
         method: p.method,
         path: p.path,
+        target: p.target,
         headers: p.headers,
         body_len: p.body_len,
         body: p.body,
