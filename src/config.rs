@@ -638,7 +638,7 @@ fn default_concurrency() -> usize {
     4
 }
 fn default_max_buffered() -> usize {
-    16 * 1024 * 1024
+    4 * 1024 * 1024
 }
 fn default_min_backoff() -> Dur {
     Dur(Duration::from_millis(500))

@@ -1,7 +1,7 @@
 //! Pipeline: builds the stages, the bounded channel between them, and owns the shutdown order.
 //!
 //! ```text
-//! reader thread (sync):  rescan → tail → decode → parse → enrich → batch ──► channel (4 batches)
+//! reader thread (sync):  rescan → tail → decode → parse → enrich → batch ──► channel (2 batches)
 //! tokio runtime (async): channel ──► push ──► ack → checkpoint ──► saver (timer) → positions file
 //!                        metrics server (/metrics /healthz /ready), signals
 //! ```
@@ -462,7 +462,7 @@ pub async fn run(
         (None, None)
     } else {
         let pusher = Pusher::new(&cfg.loki, metrics.clone(), checkpoint.clone())?;
-        let (tx, rx) = mpsc::channel::<Batch>(4);
+        let (tx, rx) = mpsc::channel::<Batch>(2);
         (Some(tx), Some(tokio::spawn(pusher.run(rx))))
     };
 
