@@ -588,69 +588,78 @@ impl Enricher {
         cli: CliEvent,
         ts_ns: i64,
     ) -> (Option<Phase>, Option<Outcome>) {
+        let text = |s: crate::parse::Span| String::from_utf8_lossy(s.get(line)).into_owned();
         match cli {
             CliEvent::BackupSubmitted { name } => {
-                let n = String::from_utf8_lossy(name.get(line)).into_owned();
-                self.cli_submitted(Kind::Backup, pod, &n);
-                self.meta.push("backup", &n);
-                self.apply(&n, Event::BackupStarted, ts_ns);
-                (Some(Phase::New), None)
+                self.cli_start(Kind::Backup, pod, &text(name), ts_ns)
+            }
+            CliEvent::RestoreSubmitted { name } => {
+                self.cli_start(Kind::Restore, pod, &text(name), ts_ns)
             }
             CliEvent::BackupCompleted { phase, name } => {
-                let p = std::str::from_utf8(phase.get(line))
-                    .ok()
-                    .and_then(Phase::parse);
-                let n = name
-                    .map(|s| String::from_utf8_lossy(s.get(line)).into_owned())
-                    .or_else(|| {
-                        self.cli_submitted
-                            .get(&(Kind::Backup, pod.clone()))
-                            .cloned()
-                    });
-                if let Some(n) = &n {
+                self.cli_final(Kind::Backup, pod, &text(phase), name.map(text), ts_ns)
+            }
+            CliEvent::RestoreCompleted { phase, name } => {
+                self.cli_final(Kind::Restore, pod, &text(phase), name.map(text), ts_ns)
+            }
+            _ => (None, None),
+        }
+    }
+
+    /// `Backup|Restore request "<name>" submitted successfully.`
+    fn cli_start(
+        &mut self,
+        kind: Kind,
+        pod: &Arc<str>,
+        name: &str,
+        ts_ns: i64,
+    ) -> (Option<Phase>, Option<Outcome>) {
+        self.cli_submitted(kind, pod, name);
+        let (key, ev) = match kind {
+            Kind::Backup => ("backup", Event::BackupStarted),
+            Kind::Restore => ("restore", Event::RestoreStarted),
+        };
+        self.meta.push(key, name);
+        self.apply(name, ev, ts_ns);
+        (Some(Phase::New), None)
+    }
+
+    /// `Backup|Restore completed with status: <Phase>. …` — the name comes from the line's
+    /// `describe` hint or, for the short form, from what this CLI pod submitted.
+    fn cli_final(
+        &mut self,
+        kind: Kind,
+        pod: &Arc<str>,
+        phase: &str,
+        name: Option<String>,
+        ts_ns: i64,
+    ) -> (Option<Phase>, Option<Outcome>) {
+        let p = Phase::parse(phase);
+        let n = name.or_else(|| self.cli_submitted.get(&(kind, pod.clone())).cloned());
+        if let Some(n) = &n {
+            match kind {
+                Kind::Backup => {
                     self.meta.push("backup", n);
                     if let Some(s) = outcome::schedule_of(n) {
                         let s = s.to_string();
                         self.meta.push("schedule", &s);
                     }
                 }
-                let decided = match (p, &n) {
-                    (Some(p), Some(n)) => self.apply(n, Event::BackupCliFinal(p), ts_ns),
-                    _ => None,
-                };
-                self.note_cli_outcome(p);
-                (p, decided)
+                Kind::Restore => self.meta.push("restore", n),
             }
-            CliEvent::RestoreSubmitted { name } => {
-                let n = String::from_utf8_lossy(name.get(line)).into_owned();
-                self.cli_submitted(Kind::Restore, pod, &n);
-                self.meta.push("restore", &n);
-                self.apply(&n, Event::RestoreStarted, ts_ns);
-                (Some(Phase::New), None)
-            }
-            CliEvent::RestoreCompleted { phase, name } => {
-                let p = std::str::from_utf8(phase.get(line))
-                    .ok()
-                    .and_then(Phase::parse);
-                let n = name
-                    .map(|s| String::from_utf8_lossy(s.get(line)).into_owned())
-                    .or_else(|| {
-                        self.cli_submitted
-                            .get(&(Kind::Restore, pod.clone()))
-                            .cloned()
-                    });
-                if let Some(n) = &n {
-                    self.meta.push("restore", n);
-                }
-                let decided = match (p, &n) {
-                    (Some(p), Some(n)) => self.apply(n, Event::RestoreCliFinal(p), ts_ns),
-                    _ => None,
-                };
-                self.note_cli_outcome(p);
-                (p, decided)
-            }
-            _ => (None, None),
         }
+        let decided = match (p, &n) {
+            (Some(p), Some(n)) => {
+                let ev = match kind {
+                    Kind::Backup => Event::BackupCliFinal(p),
+                    Kind::Restore => Event::RestoreCliFinal(p),
+                };
+                self.apply(n, ev, ts_ns)
+            }
+            _ => None,
+        };
+        self.note_cli_outcome(p);
+        (p, decided)
     }
 
     /// The CLI's final line states the outcome with authority: annotate it even when the count
