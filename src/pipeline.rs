@@ -329,6 +329,7 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
         start_at: cfg.sources.start_at,
         partial_timeout: Duration::from_secs(5),
         read_budget: 1 << 20,
+        wait_for_acks: !cfg.run.dry_run,
     };
     let mut tailer = Tailer::new(
         opts,

@@ -170,6 +170,40 @@ impl Checkpoint {
         None
     }
 
+    /// The saved offset of a rotated plain file that lost its inode identity: a copy made by
+    /// copytruncate while veloki was away is matched by content to the position of the file it
+    /// was copied from (only positions not yet claimed, or finished ones). Returns (offset, was
+    /// finished).
+    pub fn resume_copy(&self, head: &[u8]) -> Option<(u64, bool)> {
+        self.loaded
+            .iter()
+            .chain(self.finished.iter())
+            .find(|p| p.fingerprint.len >= 64 && p.fingerprint.matches_head(head))
+            .map(|p| (p.offset, p.finished))
+    }
+
+    /// Moves file `id` (its position and pending acks) to another inode: the tailer found the
+    /// copy a copytruncate made of it and reads the rest from there.
+    pub fn rebind(&mut self, id: u32, path: &Path, dev: u64, ino: u64) {
+        if let Some(f) = self.files.get_mut(&id) {
+            f.pos.path = path.display().to_string();
+            f.pos.dev = dev;
+            f.pos.ino = ino;
+            self.dirty = true;
+        }
+    }
+
+    /// Records a longer fingerprint of file `id` (read before entries past the old one are
+    /// handed out, so a saved offset is always covered by its fingerprint).
+    pub fn set_fingerprint(&mut self, id: u32, fp: Fingerprint) {
+        if let Some(f) = self.files.get_mut(&id) {
+            if f.pos.fingerprint != fp {
+                f.pos.fingerprint = fp;
+                self.dirty = true;
+            }
+        }
+    }
+
     /// Starts tracking file `id` at `offset`.
     pub fn register(
         &mut self,
