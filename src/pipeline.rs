@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 use crate::batch::{Batch, BatchOptions, Batcher, StreamRegistry};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Config;
-use crate::discover::Filter;
+use crate::discover::watch::{Bell, Wake, Watch};
+use crate::discover::{Filter, Found};
 use crate::enrich::{EnrichOptions, Enricher, FileCtx, Metadata};
 use crate::metrics::server::Health;
 use crate::metrics::Metrics;
@@ -313,18 +314,30 @@ struct ReaderArgs {
     metrics: Arc<Metrics>,
     checkpoint: Arc<Mutex<Checkpoint>>,
     tx: Option<mpsc::Sender<Batch>>,
-    stop: Arc<AtomicBool>,
+    /// Change notifications, and the stop request.
+    bell: Arc<Bell>,
     health: Arc<Health>,
 }
 
+/// True when `path` is a log file the filter follows (a write to it before the scan found it
+/// calls for a rescan).
+fn followed_log(filter: &Filter, path: &std::path::Path) -> bool {
+    Found::from_path(path).is_some_and(|f| filter.accepts(&f.namespace, &f.container))
+}
+
+/// The reader thread: rescan → read → parse/enrich/batch, then sleep until a change notification
+/// (or, without inotify, the poll interval), a batch or a dangling partial falls due, the outcome
+/// tracker's wall-clock tick, or the safety rescan. A full channel to the pusher blocks it here
+/// (backpressure: nothing is read while Loki does not take data).
 fn reader_loop(a: ReaderArgs) -> RunReport {
     let cfg = &a.cfg;
+    let filter = Filter {
+        namespaces: cfg.sources.namespaces.clone(),
+        containers: cfg.sources.containers.clone(),
+    };
     let opts = TailOptions {
         pods_dir: cfg.sources.pods_dir.clone(),
-        filter: Filter {
-            namespaces: cfg.sources.namespaces.clone(),
-            containers: cfg.sources.containers.clone(),
-        },
+        filter: filter.clone(),
         max_line_bytes: cfg.sources.max_line_bytes,
         start_at: cfg.sources.start_at,
         partial_timeout: Duration::from_secs(5),
@@ -347,39 +360,97 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
     {
         proc.enricher.tracker_mut().restore(state);
     }
-    let rescan_every = Duration::from_secs(1).min(cfg.sources.poll_interval.0 * 4);
+    // `--once` reads what is there and exits: no notifications needed.
+    let mut watch = if cfg.sources.inotify && !cfg.run.once {
+        Watch::start(&cfg.sources.pods_dir, &filter, a.bell.clone())
+    } else {
+        Watch::disabled(&cfg.sources.pods_dir)
+    };
+    let poll_rescan_every = Duration::from_secs(1).min(cfg.sources.poll_interval.0 * 4);
+    let max_wait = cfg.loki.batch.max_wait.0;
+    let sync = cfg.sources.sync_interval.0;
     let mut last_scan: Option<Instant> = None;
     let mut last_state = Instant::now();
+    let mut saved_state: Vec<u8> = Vec::new();
+    // When the open batch (if any) got its first entry, at the latest.
+    let mut batch_open_since: Option<Instant> = None;
+    let mut wake = Wake::default();
     loop {
-        if a.stop.load(Ordering::Relaxed) || proc.broken {
+        if wake.stop || proc.broken {
             break;
         }
-        if last_scan.is_none_or(|t| t.elapsed() >= rescan_every) {
+        let watching = watch.active();
+        let scan_every = if watching {
+            cfg.sources.rescan_interval.0
+        } else {
+            poll_rescan_every
+        };
+        let scan = wake.rescan || last_scan.is_none_or(|t| t.elapsed() >= scan_every);
+        if scan {
+            watch.sync();
             if let Err(e) = tailer.rescan() {
                 tracing::error!(pods_dir = %cfg.sources.pods_dir.display(), "cannot scan the pods directory: {e}");
             }
             a.health.ready.store(true, Ordering::Relaxed);
             last_scan = Some(Instant::now());
         }
-        let n = tailer.poll(&mut proc);
+        let (entries_before, batches_before) = (proc.entries, proc.batches);
+        let mut unknown_written = false;
+        let n = if !watching || scan || wake.all {
+            tailer.poll(&mut proc)
+        } else {
+            for p in &wake.paths {
+                if !tailer.wake(p) && followed_log(&filter, p) {
+                    unknown_written = true;
+                }
+            }
+            tailer.poll_woken(&mut proc)
+        };
         tailer.flush_partials(&mut proc);
         proc.flush_due();
         tailer.reap();
-        if last_state.elapsed() >= cfg.sources.sync_interval.0 {
+        if proc.batches != batches_before {
+            batch_open_since = (proc.entries != entries_before).then(Instant::now);
+        } else if proc.entries != entries_before {
+            batch_open_since.get_or_insert_with(Instant::now);
+        }
+        if batch_open_since.is_some_and(|t| t.elapsed() >= max_wait) {
+            batch_open_since = None; // flush_due sealed it
+        }
+        if last_state.elapsed() >= sync {
             proc.enricher.tick_wall();
             let st = proc.enricher.tracker_mut().state();
-            a.checkpoint
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .set_tracker(st);
+            let bytes = serde_json::to_vec(&st).unwrap_or_default();
+            if bytes != saved_state {
+                saved_state = bytes;
+                a.checkpoint
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_tracker(st);
+            }
             last_state = Instant::now();
         }
-        if n == 0 {
-            if cfg.run.once && tailer.idle() {
-                break;
-            }
-            std::thread::sleep(cfg.sources.poll_interval.0);
+        if n > 0 || unknown_written {
+            wake = a.bell.take();
+            wake.rescan |= unknown_written;
+            continue;
         }
+        if cfg.run.once && tailer.idle() {
+            break;
+        }
+        let mut timeout = if watching {
+            scan_every.saturating_sub(last_scan.map_or(Duration::ZERO, |t| t.elapsed()))
+        } else {
+            cfg.sources.poll_interval.0
+        };
+        timeout = timeout.min(sync.saturating_sub(last_state.elapsed()));
+        if let Some(t) = batch_open_since {
+            timeout = timeout.min(max_wait.saturating_sub(t.elapsed()));
+        }
+        if let Some(t) = tailer.next_partial_flush() {
+            timeout = timeout.min(t);
+        }
+        wake = a.bell.wait(timeout.max(Duration::from_millis(1)));
     }
     proc.flush();
     proc.enricher.flush();
@@ -467,14 +538,14 @@ pub async fn run(
         (Some(tx), Some(tokio::spawn(pusher.run(rx))))
     };
 
-    let stop_flag = Arc::new(AtomicBool::new(false));
+    let bell = Bell::new();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<RunReport>();
     let args = ReaderArgs {
         cfg: cfg.clone(),
         metrics: metrics.clone(),
         checkpoint: checkpoint.clone(),
         tx,
-        stop: stop_flag.clone(),
+        bell: bell.clone(),
         health: health.clone(),
     };
     std::thread::Builder::new()
@@ -503,7 +574,7 @@ pub async fn run(
         r = &mut done_rx => r.ok(),
         _ = stop => {
             tracing::info!("stopping: finishing reads, flushing batches, waiting for Loki");
-            stop_flag.store(true, Ordering::Relaxed);
+            bell.stop();
             tokio::time::timeout(SHUTDOWN_DEADLINE, &mut done_rx).await.ok().and_then(Result::ok)
         }
     };

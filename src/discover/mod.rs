@@ -2,12 +2,14 @@
 //!
 //! **In:** the pods directory and the namespace/container filters. **Out:** every matching file
 //! (`N.log`, rotated `N.log.<stamp>` and `N.log.<stamp>.gz`) with its pod identity, ordered oldest
-//! first within each container directory. **Guarantees:** never follows a file outside the
-//! filters; unreadable directories are skipped and reported, never fatal.
+//! first within each container directory; change notifications ([`watch`]) that wake the reader.
+//! **Guarantees:** never follows a file outside the filters; unreadable directories are skipped
+//! and reported, never fatal.
 
 use std::path::{Path, PathBuf};
 
 pub mod pod_path;
+pub mod watch;
 
 pub use pod_path::{FileKind, PodLogPath};
 
