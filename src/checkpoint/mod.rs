@@ -149,8 +149,14 @@ impl Checkpoint {
         head: &[u8],
         by_content_only: bool,
     ) -> Option<(u64, bool)> {
+        // An empty fingerprint (saved while the file was empty) identifies nothing: a reused
+        // inode would match it; see `was_empty`.
         let live = self.loaded.iter().find(|p| {
-            !by_content_only && p.dev == dev && p.ino == ino && p.fingerprint.matches_head(head)
+            !by_content_only
+                && p.dev == dev
+                && p.ino == ino
+                && p.fingerprint.len > 0
+                && p.fingerprint.matches_head(head)
         });
         if let Some(p) = live {
             return Some((p.offset, false));
@@ -168,6 +174,14 @@ impl Checkpoint {
             }
         }
         None
+    }
+
+    /// True when this inode was saved while empty (so its file is read from the start even with
+    /// `start_at: end`, unless its content identifies it as something else).
+    pub fn was_empty(&self, dev: u64, ino: u64) -> bool {
+        self.loaded
+            .iter()
+            .any(|p| p.dev == dev && p.ino == ino && p.fingerprint.len == 0)
     }
 
     /// The saved offset of a rotated plain file that lost its inode identity: a copy made by

@@ -134,6 +134,9 @@ struct Follower {
     done: bool,
     /// A change notification named this file since it was last read.
     woken: bool,
+    /// Restarted after a truncation: not read before the next rescan (which opens any newer
+    /// copy first, keeping the order).
+    hold: bool,
     lines_read: Counter,
     bytes_read: Counter,
 }
@@ -146,6 +149,9 @@ enum Opened {
     /// Not now (a copy whose original is still being read).
     Later,
 }
+
+/// Most truncated incarnations kept for a copy that may still turn up.
+const MAX_RETIRED: usize = 64;
 
 /// ctime (s, ns) and size: an ignored file is the same file while these stay the same.
 type Stamp = (i64, i64, u64);
@@ -160,10 +166,12 @@ pub struct Tailer {
     by_key: HashMap<(u64, u64), usize>,
     by_path: HashMap<PathBuf, usize>,
     ignored: HashMap<(u64, u64), Stamp>,
-    /// Ids of truncated files' old incarnations: (id, offset of the last entry) until acked.
-    retired: Vec<(u32, u64)>,
+    /// Truncated files' old incarnations whose copy was not found at the truncation: a copy (or
+    /// its `.gz`) found later continues them; kept (at most [`MAX_RETIRED`]) after their acks.
+    retired: Vec<Follower>,
     next_id: u32,
     scanned_once: bool,
+    rescan_wanted: bool,
     expired: Vec<decode::partial::Joined>,
 }
 
@@ -201,6 +209,7 @@ impl Tailer {
             retired: Vec::new(),
             next_id: 1,
             scanned_once: false,
+            rescan_wanted: false,
             expired: Vec::new(),
         }
     }
@@ -232,6 +241,7 @@ impl Tailer {
     /// Looks for new, renamed and deleted files.
     pub fn rescan(&mut self) -> io::Result<()> {
         let found = discover::scan(&self.opts.pods_dir, &self.opts.filter)?;
+        self.refresh_fingerprints();
         for f in self.files.iter_mut() {
             f.seen = false;
         }
@@ -286,7 +296,9 @@ impl Tailer {
             if !f.seen {
                 f.gone = true;
             }
+            f.hold = false;
         }
+        self.rescan_wanted = false;
         if !self.scanned_once {
             self.scanned_once = true;
             self.lock().drop_unclaimed();
@@ -322,6 +334,27 @@ impl Tailer {
         self.metrics.files_watched.set(self.files.len() as i64);
     }
 
+    /// Extends the fingerprints of files shorter than [`FINGERPRINT_BYTES`] over what they hold
+    /// now (also what was not read yet), so a `.gz` or copy of a file is recognised as such even
+    /// when nothing was read from it before it was renamed.
+    fn refresh_fingerprints(&mut self) {
+        let mut cp = lock(&self.checkpoint);
+        for f in self.files.iter_mut() {
+            if f.fp.len as usize >= FINGERPRINT_BYTES {
+                continue;
+            }
+            if let Source::Plain(file) = &f.source {
+                let mut head = [0u8; FINGERPRINT_BYTES];
+                if let Ok(n) = read_at(file, &mut head, 0) {
+                    if n > f.fp.len as usize && f.fp.matches_head(&head[..n]) {
+                        f.fp = Fingerprint::of(&head[..n]);
+                        cp.set_fingerprint(f.id, f.fp);
+                    }
+                }
+            }
+        }
+    }
+
     fn refresh_identity_and_lag(&mut self) {
         type Key = (Arc<str>, Arc<str>, Arc<str>);
         let mut lag: HashMap<Key, u64> = HashMap::new();
@@ -331,16 +364,6 @@ impl Tailer {
                 Source::Plain(file) => file.metadata().map(|m| m.len()).unwrap_or(f.offset),
                 Source::Gz(_) => f.offset + f.lb.pending() as u64,
             };
-            if (f.fp.len as usize) < FINGERPRINT_BYTES && size > f.fp.len as u64 {
-                if let Source::Plain(file) = &f.source {
-                    let mut head = vec![0u8; FINGERPRINT_BYTES.min(size as usize)];
-                    if let Ok(n) = read_at(file, &mut head, 0) {
-                        if n >= f.fp.len as usize && f.fp.matches_head(&head[..n]) {
-                            f.fp = Fingerprint::of(&head[..n]);
-                        }
-                    }
-                }
-            }
             cp.update(f.id, &f.path, f.fp, size);
             *lag.entry((
                 f.ctx.namespace.clone(),
@@ -368,29 +391,62 @@ impl Tailer {
         self.files.iter().any(|f| {
             matches!(f.source, Source::Plain(_))
                 && f.path.parent() == dir
-                && f.fp.len >= MIN_CONTENT_ID
-                && f.fp.matches_head(head)
+                && ((f.fp.len >= MIN_CONTENT_ID && f.fp.matches_head(head))
+                    || continues(f.fp, f.offset + f.lb.pending() as u64, head))
         })
+    }
+
+    /// True when a followed plain file in `dir` shrank or no longer starts with its
+    /// fingerprinted bytes (a truncation not handled yet).
+    fn truncated_in(&self, dir: Option<&Path>) -> bool {
+        self.files
+            .iter()
+            .any(|f| f.path.parent() == dir && looks_truncated(f))
+    }
+
+    /// The retired incarnation (truncated, copy not found then) a late-found copy continues.
+    fn take_retired(&mut self, head: &[u8]) -> Option<Follower> {
+        let i = self
+            .retired
+            .iter()
+            .position(|r| continues(r.fp, r.offset, head))?;
+        Some(self.retired.swap_remove(i))
     }
 
     fn open(&mut self, fd: &Found, key: (u64, u64), size: u64) -> io::Result<Opened> {
         let mut file = File::open(&fd.path)?;
+        let mut retired = None;
         let (source, head, offset) = if fd.kind == FileKind::RotatedGz {
             let mut gz = GzDecoder::new(file.try_clone()?);
             let head = Fingerprint::read_head(&mut gz, FINGERPRINT_BYTES)?;
-            let known_live = self
+            let read_elsewhere = self
                 .files
                 .iter()
-                .any(|f| f.fp.len >= MIN_CONTENT_ID && f.fp.matches_head(&head));
-            if known_live {
-                return Ok(Opened::Ignore); // its plain copy is being read through the open handle
+                .find(|f| f.fp.len >= MIN_CONTENT_ID && f.fp.matches_head(&head));
+            match read_elsewhere {
+                // Its plain original is being read through the open handle.
+                Some(f) if !looks_truncated(f) => return Ok(Opened::Ignore),
+                // The original was truncated since (copytruncate, then compressed): handled
+                // first; the `.gz` then continues what was read.
+                Some(_) => return Ok(Opened::Later),
+                // A truncation not handled yet in this directory may make an older copy
+                // continue first: keep the order.
+                None if self.truncated_in(fd.path.parent()) => return Ok(Opened::Later),
+                None => {}
             }
-            let resume = self.lock().resume(key.0, key.1, &head, true);
-            let offset = match resume {
-                Some((_, true)) => return Ok(Opened::Ignore),
-                Some((off, false)) => off,
-                None => 0,
+            let offset = if let Some(r) = self.take_retired(&head) {
+                let off = r.offset;
+                retired = Some(r);
+                off
+            } else {
+                match self.lock().resume(key.0, key.1, &head, true) {
+                    Some((_, true)) => return Ok(Opened::Ignore),
+                    Some((off, false)) => off,
+                    None => 0,
+                }
             };
+            // The head was read through a clone sharing the file offset: start over.
+            file.seek(SeekFrom::Start(0))?;
             let mut gz = GzDecoder::new(file);
             io::copy(&mut (&mut gz).take(offset), &mut io::sink())?;
             (Source::Gz(Box::new(gz)), head, offset)
@@ -401,18 +457,34 @@ impl Tailer {
                 && fd.kind == FileKind::Rotated
                 && head.len() >= MIN_CONTENT_ID as usize
             {
-                // A rotated file unknown by inode is a copy (a rename keeps the inode).
-                if self.copy_of_followed(fd.path.parent(), &head) {
-                    return Ok(Opened::Later); // taken over when the original's truncation is seen
+                // A rotated file unknown by inode is a copy (a rename keeps the inode). Its
+                // original's truncation is handled first (the copy may continue it, and older
+                // copies are read before newer ones).
+                if self.copy_of_followed(fd.path.parent(), &head)
+                    || self.truncated_in(fd.path.parent())
+                {
+                    return Ok(Opened::Later);
                 }
-                resume = self.lock().resume_copy(&head);
-                if let Some((_, true)) = resume {
-                    return Ok(Opened::Ignore);
+                if let Some(r) = self.take_retired(&head) {
+                    // The copy of a file whose truncation was seen first: it continues the old
+                    // incarnation after what was read.
+                    if r.offset >= size && !r.joiner.is_pending() {
+                        self.retired.push(r);
+                        return Ok(Opened::Ignore);
+                    }
+                    resume = Some((r.offset, false));
+                    retired = Some(r);
+                } else {
+                    resume = self.lock().resume_copy(&head);
+                    if resume.is_some_and(|(off, finished)| finished && off >= size) {
+                        return Ok(Opened::Ignore);
+                    }
                 }
             }
             let offset = match resume {
                 Some((off, _)) if off <= size => off,
                 Some(_) => 0, // truncated while we were away
+                None if self.lock().was_empty(key.0, key.1) => 0,
                 None => match self.opts.start_at {
                     StartAt::Beginning => 0,
                     StartAt::End => size,
@@ -421,6 +493,29 @@ impl Tailer {
             file.seek(SeekFrom::Start(offset))?;
             (Source::Plain(file), head, offset)
         };
+        if let Some(mut r) = retired {
+            // Same id: its pending acks (or, once answered and forgotten, a new record at the
+            // same offset) now belong to this file.
+            let mut cp = self.lock();
+            if cp.committed(r.id).is_some() {
+                cp.rebind(r.id, &fd.path, key.0, key.1);
+            } else {
+                cp.register(r.id, &fd.path, key.0, key.1, r.fp, r.offset);
+            }
+            drop(cp);
+            r.source = source;
+            r.path = fd.path.clone();
+            r.kind = fd.kind;
+            r.stamp = fd.stamp.clone();
+            r.dev = key.0;
+            r.ino = key.1;
+            r.seen = true;
+            r.gone = false;
+            r.done = false;
+            r.eof = false;
+            r.hold = false;
+            return Ok(Opened::Follow(Box::new(r)));
+        }
         let fp = Fingerprint::of(&head);
         let id = self.next_id;
         self.next_id += 1;
@@ -468,6 +563,7 @@ impl Tailer {
             gone: false,
             done: false,
             woken: false,
+            hold: false,
         }
     }
 
@@ -508,13 +604,22 @@ impl Tailer {
             if blocked.as_deref() == Some(f.group.as_str()) {
                 continue;
             }
+            if f.hold {
+                // Restarted after a truncation: newer files of its container wait with it.
+                blocked = Some(f.group.clone());
+                continue;
+            }
             if only_woken && f.eof && !f.woken {
                 continue;
             }
             f.woken = false;
             match read_follower(f, &opts, &metrics, &cp, sink) {
                 Ok(n) => total += n,
-                Err(ReadError::Truncated) => truncated_files.push(i),
+                Err(ReadError::Truncated) => {
+                    truncated_files.push(i);
+                    blocked = Some(f.group.clone());
+                    continue;
+                }
                 Err(ReadError::Io(e)) => {
                     tracing::warn!(path = %f.path.display(), "read failed: {e}");
                     f.eof = true;
@@ -535,11 +640,12 @@ impl Tailer {
     }
 
     /// The copy a copytruncate made of follower `i`: a rotated sibling not followed or ignored
-    /// whose first bytes are the follower's fingerprinted first bytes (the newest one).
+    /// that continues what the follower read (the oldest one).
     fn find_copy(&self, i: usize) -> Option<(Found, File, std::fs::Metadata)> {
         let f = &self.files[i];
-        if f.fp.len < MIN_CONTENT_ID {
-            return None;
+        let have = f.offset + f.lb.pending() as u64;
+        if have == 0 {
+            return None; // nothing read: any copy is opened from its start by the next rescan
         }
         let mut best: Option<(Found, File, std::fs::Metadata)> = None;
         for e in std::fs::read_dir(f.path.parent()?).ok()?.flatten() {
@@ -554,125 +660,120 @@ impl Tailer {
             };
             let Ok(meta) = file.metadata() else { continue };
             let key = (meta.dev(), meta.ino());
-            if self.by_key.contains_key(&key) || self.ignored.contains_key(&key) {
+            if self.by_key.contains_key(&key) || self.ignored.get(&key) == Some(&stamp_of(&meta)) {
                 continue;
             }
             let Ok(head) = Fingerprint::read_head(&mut file, f.fp.len as usize) else {
                 continue;
             };
-            if f.fp.matches_head(&head) && best.as_ref().is_none_or(|b| b.0.stamp < fd.stamp) {
+            if continues(f.fp, have, &head) && best.as_ref().is_none_or(|b| b.0.stamp > fd.stamp) {
                 best = Some((fd, file, meta));
             }
         }
         best
     }
 
-    /// Follower `i` was truncated: ship its unterminated tail, let the copytruncate copy (if
-    /// any) take over its position, and read the file again from the start.
+    /// Follower `i` was truncated: the copytruncate copy (if any) continues it (same id,
+    /// buffers and pending acks), else it is retired until a copy turns up, its pending acks are
+    /// answered and its dangling partial (if any) is shipped; the file itself is read again from
+    /// the start, after the next rescan.
     fn restart_truncated(&mut self, i: usize, sink: &mut dyn EntrySink) {
         let copy = self.find_copy(i);
         let metrics = self.metrics.clone();
-        let opts = self.opts.clone();
+        let max_line = self.opts.max_line_bytes;
         let f = &mut self.files[i];
+        let Source::Plain(orig) = &f.source else {
+            return;
+        };
+        // A clone shares the file offset: the restarted incarnation seeks to 0 (the old one is
+        // never read through it again).
+        let orig = match orig
+            .try_clone()
+            .and_then(|mut c| c.seek(SeekFrom::Start(0)).map(|_| c))
+        {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(path = %f.path.display(), "cannot restart a truncated file: {e}");
+                return;
+            }
+        };
         tracing::info!(path = %f.path.display(), copy = copy.is_some(), "file was truncated; reading it again from the start");
-        let have = f.offset + f.lb.pending() as u64;
-        let mut takeover = None;
-        match copy {
-            Some((fd, file, meta))
-                if meta.len() >= have && (&file).seek(SeekFrom::Start(have)).is_ok() =>
-            {
-                // The copy holds everything not read yet: it continues this follower (same id,
-                // buffers and pending acks), from the same offset.
-                takeover = Some((fd, Source::Plain(file), meta, false));
-            }
-            Some((fd, file, meta)) => {
-                // Everything in the copy was read already (and some bytes written after the
-                // copy): finish the follower, but keep its position bound to the copy.
-                finish_file(f, &opts, &metrics, sink);
-                takeover = Some((fd, Source::Plain(file), meta, true));
-            }
-            None => {
-                finish_file(f, &opts, &metrics, sink);
-            }
-        }
-        let old = f.id;
+        let mut head = [0u8; FINGERPRINT_BYTES];
+        let n = read_at(&orig, &mut head, 0).unwrap_or(0);
+        let fp = Fingerprint::of(&head[..n]);
         let id = self.next_id;
         self.next_id += 1;
-        // The file itself: a new incarnation read from the start.
-        let mut head = vec![0u8; FINGERPRINT_BYTES];
-        let n = match &f.source {
-            Source::Plain(file) => read_at(file, &mut head, 0).unwrap_or(0),
-            Source::Gz(_) => 0,
+        let restarted = Follower {
+            id,
+            ctx: f.ctx.clone(),
+            path: f.path.clone(),
+            kind: f.kind,
+            group: f.group.clone(),
+            stamp: f.stamp.clone(),
+            source: Source::Plain(orig),
+            dev: f.dev,
+            ino: f.ino,
+            fp,
+            offset: 0,
+            lb: LineBuffer::new(max_line + 1024),
+            joiner: Joiner::default(),
+            envelope: f.envelope,
+            last_ts: f.last_ts,
+            eof: false,
+            seen: true,
+            gone: false,
+            done: false,
+            woken: false,
+            hold: true,
+            lines_read: f.lines_read.clone(),
+            bytes_read: f.bytes_read.clone(),
         };
-        let fp = Fingerprint::of(&head[..n]);
-        let (path, dev, ino) = (f.path.clone(), f.dev, f.ino);
         let mut cp = lock(&self.checkpoint);
-        cp.register(id, &path, dev, ino, fp, 0);
-        match takeover {
-            Some((fd, source, meta, finished)) => {
-                let (cdev, cino) = (meta.dev(), meta.ino());
-                cp.rebind(old, &fd.path, cdev, cino);
-                drop(cp);
-                let f = &mut self.files[i];
-                let restarted_source = std::mem::replace(&mut f.source, source);
-                let mut restarted = Follower {
-                    id,
-                    ctx: f.ctx.clone(),
-                    path: f.path.clone(),
-                    kind: f.kind,
-                    group: f.group.clone(),
-                    stamp: f.stamp.clone(),
-                    source: restarted_source,
-                    dev,
-                    ino,
-                    fp,
-                    offset: 0,
-                    lb: LineBuffer::new(opts.max_line_bytes + 1024),
-                    joiner: Joiner::default(),
-                    envelope: f.envelope,
-                    last_ts: f.last_ts,
-                    eof: false,
-                    seen: true,
-                    gone: false,
-                    done: false,
-                    woken: false,
-                    lines_read: f.lines_read.clone(),
-                    bytes_read: f.bytes_read.clone(),
-                };
-                if let Source::Plain(file) = &mut restarted.source {
-                    let _ = file.seek(SeekFrom::Start(0));
+        cp.register(id, &restarted.path, f.dev, f.ino, fp, 0);
+        let have = f.offset + f.lb.pending() as u64;
+        match copy {
+            Some((fd, file, meta)) => {
+                cp.rebind(f.id, &fd.path, meta.dev(), meta.ino());
+                if meta.len() >= have && (&file).seek(SeekFrom::Start(have)).is_ok() {
+                    // The copy holds everything not read yet: read on from there.
+                    f.eof = false;
+                } else {
+                    // Everything in the copy was read already (and bytes written after the
+                    // copy): done, its position bound to the copy.
+                    flush_joined(f, &metrics, sink);
+                    f.lb.clear();
+                    f.done = true;
+                    f.eof = true;
                 }
+                f.source = Source::Plain(file);
                 f.path = fd.path;
                 f.kind = fd.kind;
                 f.stamp = fd.stamp;
-                f.dev = cdev;
-                f.ino = cino;
+                f.dev = meta.dev();
+                f.ino = meta.ino();
                 f.gone = false;
-                f.done = finished;
-                f.eof = finished;
+                drop(cp);
                 self.files.push(restarted);
             }
             None => {
                 drop(cp);
-                let f = &mut self.files[i];
-                self.retired.push((old, f.offset));
-                f.id = id;
-                f.fp = fp;
-                f.offset = 0;
+                // An unterminated line is not shipped: its start is in a copy if one turns up,
+                // its rest was written after the truncation.
                 f.lb.clear();
-                f.joiner = Joiner::default();
-                f.eof = false;
-                f.done = false;
-                if let Source::Plain(file) = &mut f.source {
-                    let _ = file.seek(SeekFrom::Start(0));
+                let old = std::mem::replace(&mut self.files[i], restarted);
+                self.retired.push(old);
+                if self.retired.len() > MAX_RETIRED {
+                    let gone = self.retired.remove(0);
+                    lock(&self.checkpoint).forget(gone.id, true);
                 }
             }
         }
+        self.rescan_wanted = true;
     }
 
     /// Ships partial lines pending longer than the timeout.
     pub fn flush_partials(&mut self, sink: &mut dyn EntrySink) {
-        for f in self.files.iter_mut() {
+        for f in self.files.iter_mut().chain(self.retired.iter_mut()) {
             if !f.joiner.is_pending() {
                 continue;
             }
@@ -690,9 +791,15 @@ impl Tailer {
     pub fn next_partial_flush(&self) -> Option<Duration> {
         self.files
             .iter()
+            .chain(self.retired.iter())
             .filter_map(|f| f.joiner.oldest_since())
             .min()
             .map(|since| self.opts.partial_timeout.saturating_sub(since.elapsed()))
+    }
+
+    /// True when a truncated file was restarted and waits for a rescan before it is read.
+    pub fn wants_rescan(&self) -> bool {
+        self.rescan_wanted
     }
 
     /// True when every file is at its end (nothing more to read right now).
@@ -708,14 +815,16 @@ impl Tailer {
         let delivered = |cp: &Checkpoint, id: u32, end: u64| {
             !wait || (cp.outstanding(id) == 0 && cp.committed(id).is_none_or(|c| c >= end))
         };
-        self.retired.retain(|&(id, end)| {
-            if delivered(&cp, id, end) {
-                cp.forget(id, false);
-                false
-            } else {
-                true
+        for r in &self.retired {
+            if !r.joiner.is_pending()
+                && cp.committed(r.id).is_some()
+                && delivered(&cp, r.id, r.offset)
+            {
+                // Remembered as finished (a copy found after a restart resumes where it ended);
+                // the follower itself stays for a copy found later in this run.
+                cp.forget(r.id, true);
             }
-        });
+        }
         let before = self.files.len();
         self.files.retain(|f| {
             if f.done && delivered(&cp, f.id, f.offset) {
@@ -742,6 +851,25 @@ fn read_at(file: &File, buf: &mut [u8], off: u64) -> io::Result<usize> {
     file.read_at(buf, off)
 }
 
+/// True when a file whose first `have` bytes were read (fingerprinted as `fp`) continues as the
+/// file starting with `head`: the fingerprint matches and identifies it (64 bytes or more, or
+/// everything that was read).
+fn continues(fp: Fingerprint, have: u64, head: &[u8]) -> bool {
+    have > 0 && (fp.len >= MIN_CONTENT_ID || fp.len as u64 >= have) && fp.matches_head(head)
+}
+
+/// True when a followed plain file shrank below what was read or no longer starts with its
+/// fingerprinted bytes (a truncation not handled yet).
+fn looks_truncated(f: &Follower) -> bool {
+    match &f.source {
+        Source::Plain(file) if !f.gone => {
+            let have = f.offset + f.lb.pending() as u64;
+            file.metadata().is_ok_and(|m| m.len() < have) || !same_head(file, f.fp)
+        }
+        _ => false,
+    }
+}
+
 /// True when the file still starts with the fingerprinted bytes.
 fn same_head(file: &File, fp: Fingerprint) -> bool {
     if fp.len == 0 {
@@ -762,29 +890,25 @@ fn read_follower(
     cp: &Mutex<Checkpoint>,
     sink: &mut dyn EntrySink,
 ) -> Result<u64, ReadError> {
-    if f.eof {
-        // Something new since the end was reached? One fstat says; a file that shrank or no
-        // longer starts with its fingerprinted bytes was truncated (possibly rewritten past our
-        // offset since), and is never read on from a stale offset.
-        if let Source::Plain(file) = &f.source {
-            let m = file.metadata().map_err(ReadError::Io)?;
-            let have = f.offset + f.lb.pending() as u64;
-            if m.len() < have {
-                return Err(ReadError::Truncated);
+    if let (Source::Plain(file), false) = (&f.source, f.gone) {
+        // One fstat says whether anything is new; a file that shrank or no longer starts with its
+        // fingerprinted bytes was truncated (possibly rewritten past our offset since), and is
+        // never read on from a stale offset.
+        let m = file.metadata().map_err(ReadError::Io)?;
+        let have = f.offset + f.lb.pending() as u64;
+        if m.len() < have {
+            return Err(ReadError::Truncated);
+        }
+        if m.len() == have && f.eof {
+            if m.nlink() == 0 {
+                f.gone = true;
+                finish_file(f, opts, metrics, sink);
+                f.done = true;
             }
-            if m.len() == have {
-                if m.nlink() == 0 {
-                    f.gone = true;
-                }
-                if f.gone {
-                    finish_file(f, opts, metrics, sink);
-                    f.done = true;
-                }
-                return Ok(0);
-            }
-            if !same_head(file, f.fp) {
-                return Err(ReadError::Truncated);
-            }
+            return Ok(0);
+        }
+        if m.len() > have && !same_head(file, f.fp) {
+            return Err(ReadError::Truncated);
         }
     }
     let mut read = 0u64;
@@ -868,12 +992,17 @@ fn finish_file(
         process_line(f, line, opts, metrics, sink);
         lines += 1;
     }
+    flush_joined(f, metrics, sink);
+    lines
+}
+
+/// Ships the partial entries (CRI `P` without its `F`) a file left pending.
+fn flush_joined(f: &mut Follower, metrics: &Metrics, sink: &mut dyn EntrySink) {
     let mut left = Vec::new();
     f.joiner.take_expired(Duration::ZERO, &mut left);
     for j in left {
         emit_joined(f, &j, f.offset, metrics, sink);
     }
-    lines
 }
 
 /// Hands out a joined (or flushed partial) entry.
