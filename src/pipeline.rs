@@ -430,9 +430,12 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
             }
             last_state = Instant::now();
         }
-        if n > 0 || unknown_written {
+        // A write to a file not followed yet, or a truncated file waiting (for the copy a
+        // copytruncate made to be opened first): rescan at once.
+        let rescan_now = unknown_written || tailer.wants_rescan();
+        if n > 0 || rescan_now {
             wake = a.bell.take();
-            wake.rescan |= unknown_written;
+            wake.rescan |= rescan_now;
             continue;
         }
         if cfg.run.once && tailer.idle() {
