@@ -216,8 +216,9 @@ pub struct Sources {
     /// and an idle reader sleeps. Falls back to polling (logged once) when inotify is unavailable.
     #[serde(default = "default_inotify")]
     pub inotify: bool,
-    /// With notifications: the safety net, a full rescan and read of every file this often even
-    /// when nothing was notified (file systems that do not notify, lost events).
+    /// With notifications: the safety net, every file is checked for new data this often even
+    /// when nothing was notified, and the directories are listed again every five times that
+    /// (file systems that do not notify, lost events).
     #[serde(default = "default_rescan")]
     pub rescan_interval: Dur,
     /// How often to write the positions file, as a duration.

@@ -319,6 +319,9 @@ struct ReaderArgs {
     health: Arc<Health>,
 }
 
+/// With notifications, the directories are listed every this many safety reads.
+const SAFETY_SCAN_FACTOR: u32 = 5;
+
 /// True when `path` is a log file the filter follows (a write to it before the scan found it
 /// calls for a rescan).
 fn followed_log(filter: &Filter, path: &std::path::Path) -> bool {
@@ -370,6 +373,7 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
     let max_wait = cfg.loki.batch.max_wait.0;
     let sync = cfg.sources.sync_interval.0;
     let mut last_scan: Option<Instant> = None;
+    let mut last_full_read = Instant::now();
     let mut last_state = Instant::now();
     let mut saved_state: Vec<u8> = Vec::new();
     // When the open batch (if any) got its first entry, at the latest.
@@ -380,12 +384,19 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
             break;
         }
         let watching = watch.active();
+        // With notifications the safety net reads every file each rescan_interval (one fstat
+        // per idle file) and lists the directories every SAFETY_SCAN_FACTOR times that (listing
+        // them makes inotify report our own opens).
         let scan_every = if watching {
-            cfg.sources.rescan_interval.0
+            cfg.sources.rescan_interval.0 * SAFETY_SCAN_FACTOR
         } else {
             poll_rescan_every
         };
         let scan = wake.rescan || last_scan.is_none_or(|t| t.elapsed() >= scan_every);
+        let read_all = !watching
+            || scan
+            || wake.all
+            || last_full_read.elapsed() >= cfg.sources.rescan_interval.0;
         if scan {
             watch.sync();
             if let Err(e) = tailer.rescan() {
@@ -396,7 +407,8 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
         }
         let (entries_before, batches_before) = (proc.entries, proc.batches);
         let mut unknown_written = false;
-        let n = if !watching || scan || wake.all {
+        let n = if read_all {
+            last_full_read = Instant::now();
             tailer.poll(&mut proc)
         } else {
             for p in &wake.paths {
@@ -442,7 +454,10 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
             break;
         }
         let mut timeout = if watching {
-            scan_every.saturating_sub(last_scan.map_or(Duration::ZERO, |t| t.elapsed()))
+            cfg.sources
+                .rescan_interval
+                .0
+                .saturating_sub(last_full_read.elapsed())
         } else {
             cfg.sources.poll_interval.0
         };

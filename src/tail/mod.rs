@@ -52,6 +52,9 @@ pub mod line_buffer;
 use fingerprint::{Fingerprint, FINGERPRINT_BYTES};
 use line_buffer::LineBuffer;
 
+/// [`Follower::size`] before a rescan looked.
+const UNSIZED: u64 = u64::MAX;
+
 /// Fingerprints shorter than this do not identify a file by content alone.
 const MIN_CONTENT_ID: u32 = 64;
 
@@ -124,6 +127,8 @@ struct Follower {
     fp: Fingerprint,
     /// File offset of the first byte not yet returned as (part of) a line.
     offset: u64,
+    /// Size at the last rescan ([`UNSIZED`] before the first).
+    size: u64,
     lb: LineBuffer,
     joiner: Joiner,
     envelope: Option<Envelope>,
@@ -340,7 +345,11 @@ impl Tailer {
     fn refresh_fingerprints(&mut self) {
         let mut cp = lock(&self.checkpoint);
         for f in self.files.iter_mut() {
-            if f.fp.len as usize >= FINGERPRINT_BYTES {
+            f.size = match &f.source {
+                Source::Plain(file) => file.metadata().map_or(f.offset, |m| m.len()),
+                Source::Gz(_) => f.offset + f.lb.pending() as u64,
+            };
+            if f.fp.len as usize >= FINGERPRINT_BYTES || f.size <= f.fp.len as u64 {
                 continue;
             }
             if let Source::Plain(file) = &f.source {
@@ -360,11 +369,14 @@ impl Tailer {
         let mut lag: HashMap<Key, u64> = HashMap::new();
         let mut cp = lock(&self.checkpoint);
         for f in self.files.iter_mut() {
-            let size = match &f.source {
-                Source::Plain(file) => file.metadata().map(|m| m.len()).unwrap_or(f.offset),
-                Source::Gz(_) => f.offset + f.lb.pending() as u64,
-            };
-            cp.update(f.id, &f.path, f.fp, size);
+            if f.size == UNSIZED {
+                // Opened in this rescan: not sized by `refresh_fingerprints`.
+                f.size = match &f.source {
+                    Source::Plain(file) => file.metadata().map_or(f.offset, |m| m.len()),
+                    Source::Gz(_) => f.offset + f.lb.pending() as u64,
+                };
+            }
+            cp.update(f.id, &f.path, f.fp, f.size);
             *lag.entry((
                 f.ctx.namespace.clone(),
                 f.ctx.pod.clone(),
@@ -554,6 +566,7 @@ impl Tailer {
             ino: key.1,
             fp,
             offset,
+            size: UNSIZED,
             lb: LineBuffer::new(self.opts.max_line_bytes + 1024),
             joiner: Joiner::default(),
             envelope: None,
@@ -715,6 +728,7 @@ impl Tailer {
             ino: f.ino,
             fp,
             offset: 0,
+            size: UNSIZED,
             lb: LineBuffer::new(max_line + 1024),
             joiner: Joiner::default(),
             envelope: f.envelope,
@@ -939,6 +953,7 @@ fn read_follower(
                     lines += finish_file(f, opts, metrics, sink);
                     f.done = f.gone;
                 }
+                f.lb.release();
                 break Ok(read);
             }
             Ok(n) => {
