@@ -1,7 +1,7 @@
 //! Pipeline: builds the stages, the bounded channel between them, and owns the shutdown order.
 //!
 //! ```text
-//! reader thread (sync):  rescan → tail → decode → parse → enrich → batch ──► channel (4 batches)
+//! reader thread (sync):  inotify/poll → rescan → tail → decode → parse → enrich → batch ──► channel (4 batches)
 //! tokio runtime (async): channel ──► push ──► ack → checkpoint ──► saver (timer) → positions file
 //!                        metrics server (/metrics /healthz /ready), signals
 //! ```

@@ -15,11 +15,15 @@
 //!   the plain original's handle, is left alone; a `.gz` of a file never finished is read from the
 //!   saved offset, and one that was finished is skipped.
 //! * Truncation (size below the offset, or first bytes no longer matching the fingerprint): the
-//!   unterminated tail read so far is shipped and the file is read again from the start. With
-//!   copytruncate, the copy (a rotated sibling starting with the same bytes) takes over the
-//!   position and the pending acks of the original, so what was not read yet is read from the
-//!   copy; lines written between the copy and the truncation are in neither file and cannot be
-//!   shipped by anyone.
+//!   file is read again from the start, after the next rescan (newer files of its container
+//!   wait). With copytruncate, the copy (a rotated sibling, or its `.gz`, starting with what was
+//!   read) continues the old incarnation: same id, buffers, pending partial and pending acks,
+//!   from the same offset, and copies are opened oldest first. Lines written between the copy
+//!   and the truncation are in neither file and cannot be shipped by anyone. Without a copy the
+//!   unterminated line is dropped (its rest went to the truncated file) and a pending CRI `P` is
+//!   shipped after the partial timeout. Known limit: a file copytruncated before a single byte
+//!   of it was read, written again and read without a rescan in between (polling mode only;
+//!   a notification of the copy triggers a rescan) delivers the copy after the newer lines.
 //! * A finished file is forgotten only when everything read from it was acknowledged (with
 //!   [`TailOptions::wait_for_acks`]), so its `.gz` copy is never skipped too early.
 //! * Limits: a physical line longer than the maximum is cut (counted); reading is budgeted per
