@@ -397,9 +397,11 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
             || scan
             || wake.all
             || last_full_read.elapsed() >= cfg.sources.rescan_interval.0;
+        let mut scan_failed = false;
         if scan {
             watch.sync();
             if let Err(e) = tailer.rescan() {
+                scan_failed = true;
                 tracing::error!(pods_dir = %cfg.sources.pods_dir.display(), "cannot scan the pods directory: {e}");
             }
             a.health.ready.store(true, Ordering::Relaxed);
@@ -444,7 +446,7 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
         }
         // A write to a file not followed yet, or a truncated file waiting (for the copy a
         // copytruncate made to be opened first): rescan at once.
-        let rescan_now = unknown_written || tailer.wants_rescan();
+        let rescan_now = unknown_written || (tailer.wants_rescan() && !scan_failed);
         if n > 0 || rescan_now {
             wake = a.bell.take();
             wake.rescan |= rescan_now;
