@@ -208,9 +208,19 @@ pub struct Sources {
     /// Where to start a file that has no saved position: `beginning` (default) or `end`.
     #[serde(default)]
     pub start_at: StartAt,
-    /// How often to look for new files and new data, as a duration.
+    /// How often to look for new files and new data, as a duration, when change notifications
+    /// are off or unavailable (polling).
     #[serde(default = "default_poll")]
     pub poll_interval: Dur,
+    /// Use inotify change notifications: new files are picked up and written data read at once,
+    /// and an idle reader sleeps. Falls back to polling (logged once) when inotify is unavailable.
+    #[serde(default = "default_inotify")]
+    pub inotify: bool,
+    /// With notifications: the safety net, every file is checked for new data this often even
+    /// when nothing was notified, and the directories are listed again every five times that
+    /// (file systems that do not notify, lost events).
+    #[serde(default = "default_rescan")]
+    pub rescan_interval: Dur,
     /// How often to write the positions file, as a duration.
     #[serde(default = "default_sync")]
     pub sync_interval: Dur,
@@ -592,6 +602,12 @@ fn default_positions() -> PathBuf {
 fn default_poll() -> Dur {
     Dur(Duration::from_millis(250))
 }
+fn default_inotify() -> bool {
+    true
+}
+fn default_rescan() -> Dur {
+    Dur(Duration::from_secs(2))
+}
 fn default_sync() -> Dur {
     Dur(Duration::from_secs(5))
 }
@@ -748,6 +764,12 @@ impl Config {
             return Err(err(
                 "sources.max_line_bytes",
                 "must be at least 1024".into(),
+            ));
+        }
+        if self.sources.poll_interval.0.is_zero() || self.sources.rescan_interval.0.is_zero() {
+            return Err(err(
+                "sources.poll_interval",
+                "poll_interval and rescan_interval must be greater than 0".into(),
             ));
         }
         if self.loki.batch.max_bytes == 0 || self.loki.batch.max_entries == 0 {

@@ -196,6 +196,12 @@ fn cmd_run(a: RunArgs) -> ExitCode {
             if a.print_metrics && once {
                 eprint!("{}", metrics.encode_text());
             }
+            if once && report.undelivered {
+                eprintln!(
+                    "error: stopped before Loki took every line; run again to deliver the rest"
+                );
+                return ExitCode::from(1);
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

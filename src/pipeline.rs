@@ -1,7 +1,7 @@
 //! Pipeline: builds the stages, the bounded channel between them, and owns the shutdown order.
 //!
 //! ```text
-//! reader thread (sync):  rescan → tail → decode → parse → enrich → batch ──► channel (2 batches)
+//! reader thread (sync):  inotify/poll → rescan → tail → decode → parse → enrich → batch ──► channel (2 batches)
 //! tokio runtime (async): channel ──► push ──► ack → checkpoint ──► saver (timer) → positions file
 //!                        metrics server (/metrics /healthz /ready), signals
 //! ```
@@ -12,7 +12,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 use crate::batch::{Batch, BatchOptions, Batcher, StreamRegistry};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Config;
-use crate::discover::Filter;
+use crate::discover::watch::{Bell, Wake, Watch};
+use crate::discover::{Filter, Found};
 use crate::enrich::{EnrichOptions, Enricher, FileCtx, Metadata};
 use crate::metrics::server::Health;
 use crate::metrics::Metrics;
@@ -30,7 +31,8 @@ use crate::push::Pusher;
 use crate::tail::{Entry, EntrySink, TailOptions, Tailer};
 use crate::timefmt::format_rfc3339_nanos;
 
-/// How long shutdown waits for Loki to take what was read.
+/// How long shutdown (SIGTERM) may take in total: finishing reads, flushing, waiting for Loki.
+/// Below Kubernetes' default 30 s grace period.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 
 /// What a run did.
@@ -42,6 +44,9 @@ pub struct RunReport {
     pub batches: u64,
     /// The metrics server's address.
     pub metrics_addr: Option<SocketAddr>,
+    /// True when shutdown's deadline passed before Loki took everything that was read (those
+    /// lines stay on disk, behind the saved positions).
+    pub undelivered: bool,
 }
 
 /// Where processed entries go.
@@ -313,22 +318,38 @@ struct ReaderArgs {
     metrics: Arc<Metrics>,
     checkpoint: Arc<Mutex<Checkpoint>>,
     tx: Option<mpsc::Sender<Batch>>,
-    stop: Arc<AtomicBool>,
+    /// Change notifications, and the stop request.
+    bell: Arc<Bell>,
     health: Arc<Health>,
 }
 
+/// With notifications, the directories are listed every this many safety reads.
+const SAFETY_SCAN_FACTOR: u32 = 5;
+
+/// True when `path` is a log file the filter follows (a write to it before the scan found it
+/// calls for a rescan).
+fn followed_log(filter: &Filter, path: &std::path::Path) -> bool {
+    Found::from_path(path).is_some_and(|f| filter.accepts(&f.namespace, &f.container))
+}
+
+/// The reader thread: rescan → read → parse/enrich/batch, then sleep until a change notification
+/// (or, without inotify, the poll interval), a batch or a dangling partial falls due, the outcome
+/// tracker's wall-clock tick, or the safety rescan. A full channel to the pusher blocks it here
+/// (backpressure: nothing is read while Loki does not take data).
 fn reader_loop(a: ReaderArgs) -> RunReport {
     let cfg = &a.cfg;
+    let filter = Filter {
+        namespaces: cfg.sources.namespaces.clone(),
+        containers: cfg.sources.containers.clone(),
+    };
     let opts = TailOptions {
         pods_dir: cfg.sources.pods_dir.clone(),
-        filter: Filter {
-            namespaces: cfg.sources.namespaces.clone(),
-            containers: cfg.sources.containers.clone(),
-        },
+        filter: filter.clone(),
         max_line_bytes: cfg.sources.max_line_bytes,
         start_at: cfg.sources.start_at,
         partial_timeout: Duration::from_secs(5),
         read_budget: 1 << 20,
+        wait_for_acks: !cfg.run.dry_run,
     };
     let mut tailer = Tailer::new(
         opts,
@@ -346,39 +367,114 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
     {
         proc.enricher.tracker_mut().restore(state);
     }
-    let rescan_every = Duration::from_secs(1).min(cfg.sources.poll_interval.0 * 4);
+    // `--once` reads what is there and exits: no notifications needed.
+    let mut watch = if cfg.sources.inotify && !cfg.run.once {
+        Watch::start(&cfg.sources.pods_dir, &filter, a.bell.clone())
+    } else {
+        Watch::disabled(&cfg.sources.pods_dir)
+    };
+    let poll_rescan_every = Duration::from_secs(1).min(cfg.sources.poll_interval.0 * 4);
+    let max_wait = cfg.loki.batch.max_wait.0;
+    let sync = cfg.sources.sync_interval.0;
     let mut last_scan: Option<Instant> = None;
+    let mut last_full_read = Instant::now();
     let mut last_state = Instant::now();
+    let mut saved_state: Vec<u8> = Vec::new();
+    // When the open batch (if any) got its first entry, at the latest.
+    let mut batch_open_since: Option<Instant> = None;
+    let mut wake = Wake::default();
     loop {
-        if a.stop.load(Ordering::Relaxed) || proc.broken {
+        if wake.stop || proc.broken {
             break;
         }
-        if last_scan.is_none_or(|t| t.elapsed() >= rescan_every) {
+        let watching = watch.active();
+        // With notifications the safety net reads every file each rescan_interval (one fstat
+        // per idle file) and lists the directories every SAFETY_SCAN_FACTOR times that (listing
+        // them makes inotify report our own opens).
+        let scan_every = if watching {
+            cfg.sources.rescan_interval.0 * SAFETY_SCAN_FACTOR
+        } else {
+            poll_rescan_every
+        };
+        let scan = wake.rescan || last_scan.is_none_or(|t| t.elapsed() >= scan_every);
+        let read_all = !watching
+            || scan
+            || wake.all
+            || last_full_read.elapsed() >= cfg.sources.rescan_interval.0;
+        let mut scan_failed = false;
+        if scan {
+            watch.sync();
             if let Err(e) = tailer.rescan() {
+                scan_failed = true;
                 tracing::error!(pods_dir = %cfg.sources.pods_dir.display(), "cannot scan the pods directory: {e}");
             }
             a.health.ready.store(true, Ordering::Relaxed);
             last_scan = Some(Instant::now());
         }
-        let n = tailer.poll(&mut proc);
+        let (entries_before, batches_before) = (proc.entries, proc.batches);
+        let mut unknown_written = false;
+        let n = if read_all {
+            last_full_read = Instant::now();
+            tailer.poll(&mut proc)
+        } else {
+            for p in &wake.paths {
+                if !tailer.wake(p) && followed_log(&filter, p) {
+                    unknown_written = true;
+                }
+            }
+            tailer.poll_woken(&mut proc)
+        };
         tailer.flush_partials(&mut proc);
         proc.flush_due();
         tailer.reap();
-        if last_state.elapsed() >= cfg.sources.sync_interval.0 {
+        if proc.batches != batches_before {
+            batch_open_since = (proc.entries != entries_before).then(Instant::now);
+        } else if proc.entries != entries_before {
+            batch_open_since.get_or_insert_with(Instant::now);
+        }
+        if batch_open_since.is_some_and(|t| t.elapsed() >= max_wait) {
+            batch_open_since = None; // flush_due sealed it
+        }
+        if last_state.elapsed() >= sync {
             proc.enricher.tick_wall();
             let st = proc.enricher.tracker_mut().state();
-            a.checkpoint
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .set_tracker(st);
+            let bytes = serde_json::to_vec(&st).unwrap_or_default();
+            if bytes != saved_state {
+                saved_state = bytes;
+                a.checkpoint
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .set_tracker(st);
+            }
             last_state = Instant::now();
         }
-        if n == 0 {
-            if cfg.run.once && tailer.idle() {
-                break;
-            }
-            std::thread::sleep(cfg.sources.poll_interval.0);
+        // A write to a file not followed yet, or a truncated file waiting (for the copy a
+        // copytruncate made to be opened first): rescan at once.
+        let rescan_now = unknown_written || (tailer.wants_rescan() && !scan_failed);
+        if n > 0 || rescan_now {
+            wake = a.bell.take();
+            wake.rescan |= rescan_now;
+            continue;
         }
+        if cfg.run.once && tailer.idle() {
+            break;
+        }
+        let mut timeout = if watching {
+            cfg.sources
+                .rescan_interval
+                .0
+                .saturating_sub(last_full_read.elapsed())
+        } else {
+            cfg.sources.poll_interval.0
+        };
+        timeout = timeout.min(sync.saturating_sub(last_state.elapsed()));
+        if let Some(t) = batch_open_since {
+            timeout = timeout.min(max_wait.saturating_sub(t.elapsed()));
+        }
+        if let Some(t) = tailer.next_partial_flush() {
+            timeout = timeout.min(t);
+        }
+        wake = a.bell.wait(timeout.max(Duration::from_millis(1)));
     }
     proc.flush();
     proc.enricher.flush();
@@ -391,6 +487,7 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
         entries: proc.entries,
         batches: proc.batches,
         metrics_addr: None,
+        undelivered: false,
     }
 }
 
@@ -426,7 +523,7 @@ async fn save_positions(
 pub async fn run(
     cfg: Config,
     metrics: Arc<Metrics>,
-    stop: impl std::future::Future<Output = ()>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<RunReport> {
     let health = Arc::new(Health::default());
     let listen: SocketAddr = cfg.metrics.listen.parse().map_err(|_| {
@@ -466,14 +563,14 @@ pub async fn run(
         (Some(tx), Some(tokio::spawn(pusher.run(rx))))
     };
 
-    let stop_flag = Arc::new(AtomicBool::new(false));
+    let bell = Bell::new();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<RunReport>();
     let args = ReaderArgs {
         cfg: cfg.clone(),
         metrics: metrics.clone(),
         checkpoint: checkpoint.clone(),
         tx,
-        stop: stop_flag.clone(),
+        bell: bell.clone(),
         health: health.clone(),
     };
     std::thread::Builder::new()
@@ -497,22 +594,52 @@ pub async fn run(
         })
     });
 
+    // The stop signal may come while reading or while waiting for Loki (also in --once).
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        stop.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stopped);
     tokio::pin!(done_rx);
+    // One deadline for the whole shutdown, started by the signal.
+    let mut deadline: Option<tokio::time::Instant> = None;
     let report = tokio::select! {
         r = &mut done_rx => r.ok(),
-        _ = stop => {
+        _ = &mut stopped => {
             tracing::info!("stopping: finishing reads, flushing batches, waiting for Loki");
-            stop_flag.store(true, Ordering::Relaxed);
-            tokio::time::timeout(SHUTDOWN_DEADLINE, &mut done_rx).await.ok().and_then(Result::ok)
+            bell.stop();
+            let d = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+            deadline = Some(d);
+            tokio::time::timeout_at(d, &mut done_rx).await.ok().and_then(Result::ok)
         }
     };
-    if let Some(task) = pusher_task {
-        match tokio::time::timeout(SHUTDOWN_DEADLINE, task).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("pusher failed: {e}"),
-            Err(_) => tracing::warn!(
-                "Loki did not take everything within {SHUTDOWN_DEADLINE:?}; undelivered lines stay on disk and are sent after the restart"
-            ),
+    let mut undelivered = false;
+    if let Some(mut task) = pusher_task {
+        let finished = match deadline {
+            Some(d) => tokio::time::timeout_at(d, &mut task).await.ok(),
+            None => tokio::select! {
+                r = &mut task => Some(r),
+                _ = &mut stopped => {
+                    tracing::info!("stopping: waiting for Loki");
+                    let d = tokio::time::Instant::now() + SHUTDOWN_DEADLINE;
+                    tokio::time::timeout_at(d, &mut task).await.ok()
+                }
+            },
+        };
+        match finished {
+            Some(Ok(())) => {}
+            Some(Err(e)) => tracing::error!("pusher failed: {e}"),
+            None => {
+                undelivered = true;
+                tracing::warn!(
+                    "Loki did not take everything within {SHUTDOWN_DEADLINE:?}; undelivered lines stay on disk and are sent after the restart"
+                );
+                task.abort();
+            }
         }
     }
     if let Some(s) = saver {
@@ -525,5 +652,6 @@ pub async fn run(
     let _ = server.await;
     let mut report = report.unwrap_or_default();
     report.metrics_addr = Some(bound);
+    report.undelivered = undelivered;
     Ok(report)
 }

@@ -149,8 +149,14 @@ impl Checkpoint {
         head: &[u8],
         by_content_only: bool,
     ) -> Option<(u64, bool)> {
+        // An empty fingerprint (saved while the file was empty) identifies nothing: a reused
+        // inode would match it; see `was_empty`.
         let live = self.loaded.iter().find(|p| {
-            !by_content_only && p.dev == dev && p.ino == ino && p.fingerprint.matches_head(head)
+            !by_content_only
+                && p.dev == dev
+                && p.ino == ino
+                && p.fingerprint.len > 0
+                && p.fingerprint.matches_head(head)
         });
         if let Some(p) = live {
             return Some((p.offset, false));
@@ -168,6 +174,48 @@ impl Checkpoint {
             }
         }
         None
+    }
+
+    /// True when this inode was saved while empty (so its file is read from the start even with
+    /// `start_at: end`, unless its content identifies it as something else).
+    pub fn was_empty(&self, dev: u64, ino: u64) -> bool {
+        self.loaded
+            .iter()
+            .any(|p| p.dev == dev && p.ino == ino && p.fingerprint.len == 0)
+    }
+
+    /// The saved offset of a rotated plain file that lost its inode identity: a copy made by
+    /// copytruncate while veloki was away is matched by content to the position of the file it
+    /// was copied from (only positions not yet claimed, or finished ones). Returns (offset, was
+    /// finished).
+    pub fn resume_copy(&self, head: &[u8]) -> Option<(u64, bool)> {
+        self.loaded
+            .iter()
+            .chain(self.finished.iter())
+            .find(|p| p.fingerprint.len >= 64 && p.fingerprint.matches_head(head))
+            .map(|p| (p.offset, p.finished))
+    }
+
+    /// Moves file `id` (its position and pending acks) to another inode: the tailer found the
+    /// copy a copytruncate made of it and reads the rest from there.
+    pub fn rebind(&mut self, id: u32, path: &Path, dev: u64, ino: u64) {
+        if let Some(f) = self.files.get_mut(&id) {
+            f.pos.path = path.display().to_string();
+            f.pos.dev = dev;
+            f.pos.ino = ino;
+            self.dirty = true;
+        }
+    }
+
+    /// Records a longer fingerprint of file `id` (read before entries past the old one are
+    /// handed out, so a saved offset is always covered by its fingerprint).
+    pub fn set_fingerprint(&mut self, id: u32, fp: Fingerprint) {
+        if let Some(f) = self.files.get_mut(&id) {
+            if f.pos.fingerprint != fp {
+                f.pos.fingerprint = fp;
+                self.dirty = true;
+            }
+        }
     }
 
     /// Starts tracking file `id` at `offset`.

@@ -103,6 +103,16 @@ impl Joiner {
             .min()
     }
 
+    /// When the oldest pending partial started waiting (for scheduling the next flush).
+    pub fn oldest_since(&self) -> Option<Instant> {
+        self.slots.iter().flatten().map(|p| p.since).min()
+    }
+
+    /// True when a partial is pending.
+    pub fn is_pending(&self) -> bool {
+        self.slots.iter().any(Option::is_some)
+    }
+
     /// Takes partials pending longer than `timeout` (all of them with `Duration::ZERO`).
     pub fn take_expired(&mut self, timeout: Duration, out: &mut Vec<Joined>) {
         for s in self.slots.iter_mut() {

@@ -2,12 +2,14 @@
 //!
 //! **In:** the pods directory and the namespace/container filters. **Out:** every matching file
 //! (`N.log`, rotated `N.log.<stamp>` and `N.log.<stamp>.gz`) with its pod identity, ordered oldest
-//! first within each container directory. **Guarantees:** never follows a file outside the
-//! filters; unreadable directories are skipped and reported, never fatal.
+//! first within each container directory; change notifications ([`watch`]) that wake the reader.
+//! **Guarantees:** never follows a file outside the filters; unreadable directories are skipped
+//! and reported, never fatal.
 
 use std::path::{Path, PathBuf};
 
 pub mod pod_path;
+pub mod watch;
 
 pub use pod_path::{FileKind, PodLogPath};
 
@@ -49,6 +51,23 @@ pub struct Found {
     pub kind: FileKind,
 }
 
+impl Found {
+    /// The identity of one pod-log path; `None` when it is not one.
+    pub fn from_path(path: &Path) -> Option<Found> {
+        let p = pod_path::parse(path)?;
+        Some(Found {
+            namespace: p.namespace.to_string(),
+            pod: p.pod.to_string(),
+            uid: p.uid.to_string(),
+            container: p.container.to_string(),
+            restart: p.restart,
+            stamp: p.stamp.map(str::to_string),
+            kind: p.kind,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
 /// Lists every followed file under `pods_dir`, oldest data first per container directory:
 /// by restart number, then rotated `.gz`/plain files by stamp, then the live file.
 pub fn scan(pods_dir: &Path, filter: &Filter) -> std::io::Result<Vec<Found>> {
@@ -74,22 +93,12 @@ pub fn scan(pods_dir: &Path, filter: &Filter) -> std::io::Result<Vec<Found>> {
             };
             for f in files.flatten() {
                 let path = f.path();
-                let Some(p) = pod_path::parse(&path) else {
+                let Some(found) = Found::from_path(&path) else {
                     continue;
                 };
-                if !filter.accepts(p.namespace, p.container) {
+                if !filter.accepts(&found.namespace, &found.container) {
                     continue;
                 }
-                let found = Found {
-                    namespace: p.namespace.to_string(),
-                    pod: p.pod.to_string(),
-                    uid: p.uid.to_string(),
-                    container: p.container.to_string(),
-                    restart: p.restart,
-                    stamp: p.stamp.map(str::to_string),
-                    kind: p.kind,
-                    path: path.clone(),
-                };
                 out.push(found);
             }
         }

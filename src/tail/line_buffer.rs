@@ -66,6 +66,15 @@ impl LineBuffer {
         self.discarding = false;
     }
 
+    /// Frees the buffer when nothing is pending (an idle file keeps no 64 KiB block).
+    pub fn release(&mut self) {
+        if self.start == self.end && !self.discarding {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Moves the unreturned tail to the front and reads one block. Returns bytes read (0 = EOF).
     pub fn fill<R: Read + ?Sized>(&mut self, r: &mut R) -> io::Result<usize> {
         if self.start > 0 {
