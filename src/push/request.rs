@@ -126,6 +126,8 @@ pub struct Encoder {
     buf: Vec<u8>,
     tmp: Vec<u8>,
     scratch: Vec<u8>,
+    /// Snappy output scratch (worst-case size, reused); bodies are right-sized copies of it.
+    zbuf: Vec<u8>,
 }
 
 impl Encoder {
@@ -141,6 +143,7 @@ impl Encoder {
             buf: Vec::new(),
             tmp: Vec::new(),
             scratch: Vec::new(),
+            zbuf: Vec::new(),
         }
     }
 
@@ -224,11 +227,15 @@ impl Encoder {
         };
         match self.compression {
             Compression::Snappy => {
-                let mut out = vec![0u8; snap::raw::max_compress_len(self.buf.len())];
-                let n = self.snappy.compress(&self.buf, &mut out).unwrap_or(0);
-                out.truncate(n);
+                // Compress into the reused worst-case buffer and keep only a right-sized copy:
+                // a body lives as long as its request is in flight or retried.
+                let need = snap::raw::max_compress_len(self.buf.len());
+                if self.zbuf.len() < need {
+                    self.zbuf.resize(need, 0);
+                }
+                let n = self.snappy.compress(&self.buf, &mut self.zbuf).unwrap_or(0);
                 Body {
-                    bytes: Bytes::from(out),
+                    bytes: Bytes::copy_from_slice(&self.zbuf[..n]),
                     content_type,
                     content_encoding: None,
                 }
