@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use crate::batch::StreamRegistry;
 use crate::config::Config;
+use crate::decode::multiline::Grouper;
 use crate::decode::{self, partial::Joiner, partial::Push, Envelope};
 use crate::discover::pod_path;
-use crate::enrich::{EnrichOptions, Enricher, FileCtx};
+use crate::enrich::{EnrichOptions, Enricher, FileCtx, StreamKind};
 use crate::metrics::Metrics;
 use crate::parse::{parse_into, CliEvent, Record};
 use crate::pipeline::write_json_entry;
@@ -111,6 +112,29 @@ pub fn parsed_json(line: &[u8], rec: &Record) -> String {
     s
 }
 
+/// Passes one entry through multi-line grouping, processing what comes out.
+fn feed<F>(
+    g: &mut Grouper,
+    ctx: &FileCtx,
+    process: &mut F,
+    ts: i64,
+    stream: StreamKind,
+    content: &[u8],
+    out: &mut dyn Write,
+) -> anyhow::Result<()>
+where
+    F: FnMut(i64, StreamKind, &[u8], &mut dyn Write) -> anyhow::Result<()>,
+{
+    let o = g.offer(0, ctx, ts, stream, content, 0, false);
+    if let Some(h) = o.released {
+        process(h.ts_ns, h.stream, &h.content, out)?;
+    }
+    if !o.taken {
+        process(ts, stream, content, out)?;
+    }
+    Ok(())
+}
+
 /// Runs `veloki parse`; writes to `out`.
 pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
@@ -170,11 +194,14 @@ pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::R
             }
         };
         let mut joiner = Joiner::default();
+        let mut grouper = Grouper::new(cfg.sources.max_line_bytes);
         let mut last_ts = 0i64;
         let mut envelope: Option<Envelope> = None;
         let mut process =
             |ts: i64, stream, content: &[u8], out: &mut dyn Write| -> anyhow::Result<()> {
-                parse_into(content, ctx.hint, &mut rec);
+                // A grouped (multi-line) entry is parsed by its first line.
+                let first = memchr::memchr(b'\n', content).map_or(content, |i| &content[..i]);
+                parse_into(first, ctx.hint, &mut rec);
                 let en = enricher.enrich(&ctx, ts, stream, content, &rec);
                 let line = if en.redacted {
                     enricher.redacted_line().to_vec()
@@ -218,14 +245,41 @@ pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::R
                 cfg.sources.max_line_bytes,
             ) {
                 Push::Held => {}
-                Push::Single => process(ts, d.stream, &d.content, out)?,
-                Push::Complete(j) => process(j.ts_ns, j.stream, &j.content, out)?,
+                Push::Single => feed(
+                    &mut grouper,
+                    &ctx,
+                    &mut process,
+                    ts,
+                    d.stream,
+                    &d.content,
+                    out,
+                )?,
+                Push::Complete(j) => feed(
+                    &mut grouper,
+                    &ctx,
+                    &mut process,
+                    j.ts_ns,
+                    j.stream,
+                    &j.content,
+                    out,
+                )?,
             }
         }
         let mut left = Vec::new();
         joiner.take_expired(std::time::Duration::ZERO, &mut left);
         for j in left {
-            process(j.ts_ns, j.stream, &j.content, out)?;
+            feed(
+                &mut grouper,
+                &ctx,
+                &mut process,
+                j.ts_ns,
+                j.stream,
+                &j.content,
+                out,
+            )?;
+        }
+        for h in grouper.release_all() {
+            process(h.ts_ns, h.stream, &h.content, out)?;
         }
     }
     enricher.flush();

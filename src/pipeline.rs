@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use crate::batch::{Batch, BatchOptions, Batcher, StreamRegistry};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Config;
+use crate::decode::multiline::{Grouper, Held};
 use crate::discover::watch::{Bell, Wake, Watch};
 use crate::discover::{Filter, Found};
 use crate::enrich::{EnrichOptions, Enricher, FileCtx, Metadata};
@@ -83,12 +84,14 @@ pub struct Processor {
     pub batches: u64,
     /// Set when the pusher is gone.
     pub broken: bool,
+    grouper: Grouper,
 }
 
 impl Processor {
     /// A processor.
     pub fn new(enricher: Enricher, out: Output, metrics: Arc<Metrics>) -> Processor {
         Processor {
+            grouper: Grouper::new(256 * 1024),
             enricher,
             rec: Record::new(),
             out,
@@ -127,6 +130,7 @@ impl Processor {
 
     /// Seals and sends the open batch now.
     pub fn flush(&mut self) {
+        self.release_grouped();
         match &mut self.out {
             Output::Loki { batcher, .. } => {
                 if let Some(b) = batcher.seal() {
@@ -142,15 +146,65 @@ impl Processor {
 
 impl EntrySink for Processor {
     fn entry(&mut self, file_id: u32, ctx: &FileCtx, e: Entry<'_>) {
+        let offer = self.grouper.offer(
+            file_id,
+            ctx,
+            e.ts_ns,
+            e.stream,
+            e.content,
+            e.commit_offset,
+            e.truncated,
+        );
+        if let Some(h) = offer.released {
+            self.process_held(h);
+        }
+        if !offer.taken {
+            self.process(file_id, ctx, e.ts_ns, e.stream, e.content, e.commit_offset);
+        }
+    }
+}
+
+impl Processor {
+    fn process_held(&mut self, h: Held) {
+        self.process(
+            h.file_id,
+            &h.ctx,
+            h.ts_ns,
+            h.stream,
+            &h.content,
+            h.commit_offset,
+        );
+    }
+
+    /// Releases entries held for multi-line grouping (end of a read pass, shutdown).
+    pub fn release_grouped(&mut self) {
+        if self.grouper.is_empty() {
+            return;
+        }
+        for h in self.grouper.release_all() {
+            self.process_held(h);
+        }
+    }
+
+    /// Parses, enriches and outputs one (possibly grouped) entry.
+    fn process(
+        &mut self,
+        file_id: u32,
+        ctx: &FileCtx,
+        ts_ns: i64,
+        stream: crate::enrich::StreamKind,
+        content: &[u8],
+        commit_offset: u64,
+    ) {
         self.entries += 1;
-        parse_into(e.content, ctx.hint, &mut self.rec);
-        let en = self
-            .enricher
-            .enrich(ctx, e.ts_ns, e.stream, e.content, &self.rec);
+        // A grouped entry is parsed by its first line; the others ride along.
+        let first = memchr::memchr(b'\n', content).map_or(content, |i| &content[..i]);
+        parse_into(first, ctx.hint, &mut self.rec);
+        let en = self.enricher.enrich(ctx, ts_ns, stream, content, &self.rec);
         let raw: &[u8] = if en.redacted {
             self.enricher.redacted_line()
         } else {
-            e.content
+            content
         };
         // Loki's line is a protobuf string: invalid UTF-8 becomes U+FFFD.
         let line: &[u8] = match std::str::from_utf8(raw) {
@@ -166,15 +220,15 @@ impl EntrySink for Processor {
                 file_id,
                 ctx,
                 &en.labels,
-                e.ts_ns,
+                ts_ns,
                 line,
                 &self.enricher.meta,
-                e.commit_offset,
+                commit_offset,
             ),
             Output::DryRun { out, registry } => {
                 let sid = registry.stream_id(file_id, ctx, &en.labels);
                 let labels = registry.label_string(sid).clone();
-                let _ = write_json_entry(out, e.ts_ns, &labels, &self.enricher.meta, line, None);
+                let _ = write_json_entry(out, ts_ns, &labels, &self.enricher.meta, line, None);
                 None
             }
         };
@@ -310,7 +364,9 @@ pub fn build_processor(
             registry: Box::new(StreamRegistry::new(&statics, cfg.labels.max_pods)),
         },
     };
-    Processor::new(enricher, out, metrics)
+    let mut p = Processor::new(enricher, out, metrics);
+    p.grouper = Grouper::new(cfg.sources.max_line_bytes);
+    p
 }
 
 struct ReaderArgs {
@@ -425,6 +481,8 @@ fn reader_loop(a: ReaderArgs) -> RunReport {
             tailer.poll_woken(&mut proc)
         };
         tailer.flush_partials(&mut proc);
+        // Grouping never holds a line past the pass that read it.
+        proc.release_grouped();
         proc.flush_due();
         tailer.reap();
         if proc.batches != batches_before {

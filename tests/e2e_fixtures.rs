@@ -117,6 +117,61 @@ fn expected_entries(path: &Path, ns: &str, pod: &str, container: &str) -> Vec<Ex
         "fixture {} ends with a dangling partial",
         path.display()
     );
+    group_multiline(out)
+}
+
+/// The grouping veloki applies when the lines arrive together (the whole file here): a Gin
+/// access line takes the `Error #NN:` / `     Meta:` lines after it, a Go panic dump and Gin's
+/// Recovery block stay one entry. Consecutive lines of the same stream only.
+fn group_multiline(entries: Vec<Expected>) -> Vec<Expected> {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Kind {
+        Gin,
+        Panic,
+        Recovery,
+    }
+    let start = |l: &str| {
+        if l.starts_with("[GIN] ") {
+            Some(Kind::Gin)
+        } else if l.starts_with("panic: ") || l.starts_with("fatal error: ") {
+            Some(Kind::Panic)
+        } else if l.contains("[Recovery] ") && l.contains("panic recovered") {
+            Some(Kind::Recovery)
+        } else {
+            None
+        }
+    };
+    let continues = |k: Kind, l: &str| match k {
+        Kind::Gin => {
+            (l.starts_with("Error #") && l.as_bytes().get(9) == Some(&b':'))
+                || l.starts_with("     Meta: ")
+        }
+        Kind::Panic => {
+            l.is_empty()
+                || l.starts_with('\t')
+                || l.starts_with("goroutine ")
+                || l.starts_with("[signal ")
+                || l.starts_with("created by ")
+                || (l.contains('(') && l.ends_with(')') && !l[..l.find('(').unwrap()].contains(' '))
+        }
+        Kind::Recovery => !l.starts_with("[GIN] "),
+    };
+    let mut out: Vec<Expected> = Vec::new();
+    let mut open: Option<(Kind, bool)> = None; // (kind, closed)
+    for e in entries {
+        if let (Some((k, false)), Some(last)) = (open, out.last_mut()) {
+            if last.stream == e.stream && continues(k, &e.line) {
+                last.line.push('\n');
+                last.line.push_str(&e.line);
+                if k == Kind::Recovery && e.line.starts_with("\u{1b}[0m") {
+                    open = Some((k, true));
+                }
+                continue;
+            }
+        }
+        open = start(&e.line).map(|k| (k, false));
+        out.push(e);
+    }
     out
 }
 
@@ -357,6 +412,30 @@ fn fixtures_arrive_exactly_once_with_labels_and_positions() {
             e.line
         );
     }
+
+    // Multi-line entries: the Gin error continuation, the Recovery block and the panic dump.
+    let joined_error = got
+        .iter()
+        .find(|e| e.line.contains("\nError #01: "))
+        .expect("Error #01 joined to its access line");
+    assert!(joined_error.line.starts_with("[GIN] "));
+    assert_eq!(joined_error.labels["operation"], "http");
+    let recovery = got
+        .iter()
+        .find(|e| e.line.contains("[Recovery]"))
+        .expect("Recovery block");
+    assert!(recovery.line.ends_with("\u{1b}[0m"), "{:?}", recovery.line);
+    let panic = got
+        .iter()
+        .find(|e| e.line.starts_with("panic: "))
+        .expect("panic dump");
+    assert!(
+        panic.line.contains("\ngoroutine 412 [running]:\n"),
+        "{:?}",
+        panic.line
+    );
+    assert_eq!(panic.labels["severity"], "critical");
+    assert_eq!(panic.labels["priority"], "critical");
 
     // Positions: every shipped file is committed to its end.
     let pos: serde_json::Value =

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::enrich::StreamKind;
 use crate::timefmt::parse_rfc3339_nanos;
 
+pub mod multiline;
 pub mod partial;
 
 /// Which envelope a line had.
