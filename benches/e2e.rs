@@ -9,8 +9,10 @@
 //! 2. start `LokiServer` (counts only, no limits), spawn
 //!    `veloki run --config pipelines/velero.yaml --pods-dir DIR --loki-url URL
 //!    --positions FILE --listen 127.0.0.1:0 --once`, reap it with `wait4`;
-//! 3. compare the entries Loki received with the manifest's entries for the shipped
+//! 3. compare the records Loki received with the manifest's entries for the shipped
 //!    namespaces (`velero`, `velero-manager`); any difference (or a failed run) exits 1.
+//!    A record is one generated entry: veloki keeps multi-line records (a Gin access line
+//!    with its `Error #NN:` line, a panic dump) in one Loki entry, which counts once per line.
 //!
 //! Output: a human-readable summary and one JSON line (`{"bench":"veloki_e2e",…}`).
 //! "lines" in the rates means the entries of the shipped namespaces: the lines veloki reads,
@@ -461,8 +463,8 @@ fn run(args: &Args) -> Result<Report, String> {
         args_lines: args.lines,
         seed: args.seed,
         mode: if args.full { "bench" } else { "quick" },
-        received: server.entry_count() as u64,
-        received_by_namespace: server.accepted_counts_by_label("namespace"),
+        received: server.record_count() as u64,
+        received_by_namespace: server.accepted_records_by_label("namespace"),
         duplicates: server.duplicate_count(),
         requests: pushes.len(),
         non_2xx: pushes

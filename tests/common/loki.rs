@@ -947,6 +947,8 @@ fn is_push_path(path: &str) -> bool {
 struct AcceptedStream {
     stream: Arc<Stream>,
     count: usize,
+    /// Physical records: an entry that holds several lines (`a\nb`) counts each.
+    records: usize,
 }
 
 struct State {
@@ -969,6 +971,7 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     entry_count: AtomicUsize,
+    record_count: AtomicUsize,
     stop: AtomicBool,
     conns: Mutex<HashMap<u64, TcpStream>>,
 }
@@ -1033,6 +1036,7 @@ impl LokiServer {
             }),
             changed: Condvar::new(),
             entry_count: AtomicUsize::new(0),
+            record_count: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
             conns: Mutex::new(HashMap::new()),
         });
@@ -1241,6 +1245,23 @@ impl LokiServer {
         for a in &st.accepted {
             let v = a.stream.labels.get(name).cloned().unwrap_or_default();
             *out.entry(v).or_insert(0) += a.count;
+        }
+        out
+    }
+
+    /// Physical records accepted: like [`LokiServer::entry_count`], but an entry holding several
+    /// lines (a multi-line record the client kept together) counts once per line.
+    pub fn record_count(&self) -> usize {
+        self.shared.record_count.load(Ordering::SeqCst)
+    }
+
+    /// [`LokiServer::record_count`] per value of a label.
+    pub fn accepted_records_by_label(&self, name: &str) -> BTreeMap<String, usize> {
+        let st = self.shared.lock();
+        let mut out = BTreeMap::new();
+        for a in &st.accepted {
+            let v = a.stream.labels.get(name).cloned().unwrap_or_default();
+            *out.entry(v).or_insert(0) += a.records;
         }
         out
     }
@@ -2262,6 +2283,7 @@ fn handle_push(
     let mut st = shared.lock();
     let mut stream_limit_err: Option<String> = None;
     let mut accepted_total = 0usize;
+    let mut records_total = 0usize;
     let mut decoded_streams = Vec::with_capacity(validated.len());
     for mut v in validated {
         let total = v.stream.entries.len();
@@ -2287,9 +2309,18 @@ fn handle_push(
                 }
             }
             accepted_total += v.kept;
+            let records: usize = v
+                .stream
+                .entries
+                .iter()
+                .zip(&v.keep)
+                .filter(|(_, k)| **k)
+                .map(|(e, _)| 1 + e.line.matches('\n').count())
+                .sum();
+            records_total += records;
             if v.kept == total {
                 let s = Arc::new(strip(v.stream, keep_entries));
-                accepted_stream = Some((Arc::clone(&s), v.kept));
+                accepted_stream = Some((Arc::clone(&s), v.kept, records));
                 decoded_streams.push(s);
             } else {
                 let kept: Vec<Entry> = v
@@ -2305,15 +2336,19 @@ fn handle_push(
                     raw_labels: v.stream.raw_labels.clone(),
                     entries: if keep_entries { kept } else { Vec::new() },
                 };
-                accepted_stream = Some((Arc::new(part), v.kept));
+                accepted_stream = Some((Arc::new(part), v.kept, records));
                 v.stream = strip(v.stream, keep_entries);
                 decoded_streams.push(Arc::new(v.stream));
             }
         } else {
             decoded_streams.push(Arc::new(strip(v.stream, keep_entries)));
         }
-        if let Some((stream, count)) = accepted_stream {
-            st.accepted.push(AcceptedStream { stream, count });
+        if let Some((stream, count, records)) = accepted_stream {
+            st.accepted.push(AcceptedStream {
+                stream,
+                count,
+                records,
+            });
         }
     }
     p.decoded = Ok(decoded_streams);
@@ -2321,6 +2356,9 @@ fn handle_push(
     shared
         .entry_count
         .fetch_add(accepted_total, Ordering::SeqCst);
+    shared
+        .record_count
+        .fetch_add(records_total, Ordering::SeqCst);
 
     let reply = if loki_mode {
         if let Some(t) = stream_limit_err {
