@@ -129,6 +129,17 @@ fn sigkill_at_random_times_loses_nothing_and_duplicates_only_the_unsaved_window(
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
+        // A request fully received before the kill may still be ingested by the server: let it
+        // settle, so the window below counts it.
+        let mut seen = loki.request_count();
+        loop {
+            std::thread::sleep(Duration::from_millis(150));
+            let now = loki.request_count();
+            if now == seen {
+                break;
+            }
+            seen = now;
+        }
         // Only lines accepted but not yet covered by the positions on disk can come again.
         let (got, _) = accepted(&loki);
         let written = writer.written.lock().unwrap();
