@@ -96,11 +96,13 @@ impl BatchAck {
     }
 }
 
-/// One shard's share of a batch: its own copy of the entries, so the memory is released as
-/// soon as this shard is done with it.
+/// One shard's share of a batch: the batch's body (shared, not copied) and the spans of the
+/// streams this shard sends. The body is freed when the last part of the batch is done.
 struct Part {
-    data: Vec<u8>,
+    data: bytes::Bytes,
     spans: Vec<StreamSpan>,
+    /// Bytes of the spans (what the buffer budget and `loki_buffered_bytes` count).
+    bytes: usize,
     ack: Arc<BatchAck>,
     files: Vec<usize>,
     _permit: Option<OwnedSemaphorePermit>,
@@ -234,6 +236,7 @@ impl Pusher {
                 .unwrap_or_else(|p| p.into_inner());
             cp.ack(batch.seq, &idle);
         }
+        let body = bytes::Bytes::from(batch.body);
         for (k, (spans, files)) in by_shard.into_iter().zip(part_files).enumerate() {
             if spans.is_empty() {
                 continue;
@@ -241,22 +244,20 @@ impl Pusher {
             let bytes: usize = spans.iter().map(|s| s.end - s.start).sum();
             let want = bytes.clamp(1, self.max_buffered) as u32;
             let permit = budget.clone().acquire_many_owned(want).await.ok();
-            let mut data = Vec::with_capacity(bytes);
-            let mut rebased = Vec::with_capacity(spans.len());
-            for s in spans {
-                let start = data.len();
-                data.extend_from_slice(&batch.body[s.start..s.end]);
-                rebased.push(StreamSpan {
+            let spans = spans
+                .into_iter()
+                .map(|s| StreamSpan {
                     labels: s.labels.clone(),
-                    start,
-                    end: data.len(),
+                    start: s.start,
+                    end: s.end,
                     entries: s.entries,
                     files: Vec::new(),
-                });
-            }
+                })
+                .collect();
             let part = Part {
-                data,
-                spans: rebased,
+                data: body.clone(),
+                spans,
+                bytes,
                 ack: ack.clone(),
                 files,
                 _permit: permit,
@@ -265,7 +266,7 @@ impl Pusher {
                 // The shard is gone (it panicked): nothing will send this part; do not ack it.
                 tracing::error!(
                     "a Loki send loop is gone; {} bytes stay undelivered",
-                    p.data.len()
+                    p.bytes
                 );
             }
         }
@@ -285,10 +286,7 @@ async fn shard_loop(client: Arc<Client>, shape: Shape, mut rx: mpsc::UnboundedRe
             let body = encoder.encode(&part.data, &plan);
             client.deliver(&plan, &body).await;
         }
-        client
-            .metrics
-            .loki_buffered_bytes
-            .dec_by(part.data.len() as i64);
+        client.metrics.loki_buffered_bytes.dec_by(part.bytes as i64);
         part.ack.part_done(&part.files, &client.checkpoint);
     }
 }
