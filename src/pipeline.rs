@@ -88,10 +88,15 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// A processor.
-    pub fn new(enricher: Enricher, out: Output, metrics: Arc<Metrics>) -> Processor {
+    /// A processor; grouped multi-line entries stay within `max_entry_bytes`.
+    pub fn new(
+        enricher: Enricher,
+        out: Output,
+        metrics: Arc<Metrics>,
+        max_entry_bytes: usize,
+    ) -> Processor {
         Processor {
-            grouper: Grouper::new(256 * 1024),
+            grouper: Grouper::new(max_entry_bytes),
             enricher,
             rec: Record::new(),
             out,
@@ -254,7 +259,10 @@ pub fn write_json_entry<W: Write + ?Sized>(
         "{{\"ts\":{},\"labels\":{{",
         q(&format_rfc3339_nanos(ts_ns))
     )?;
-    for (i, (k, v)) in parse_label_string(label_string).iter().enumerate() {
+    for (i, (k, v)) in crate::push::encode::label_pairs(label_string)
+        .iter()
+        .enumerate()
+    {
         if i > 0 {
             out.write_all(b",")?;
         }
@@ -272,45 +280,6 @@ pub fn write_json_entry<W: Write + ?Sized>(
         write!(out, ",\"parsed\":{p}")?;
     }
     out.write_all(b"}\n")
-}
-
-/// Splits a rendered `{a="x", b="y"}` label string back into pairs (unescaping values).
-pub fn parse_label_string(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let body = s.trim().trim_start_matches('{').trim_end_matches('}');
-    let mut chars = body.chars().peekable();
-    loop {
-        while matches!(chars.peek(), Some(' ') | Some(',')) {
-            chars.next();
-        }
-        let mut name = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' {
-                break;
-            }
-            name.push(c);
-            chars.next();
-        }
-        if chars.next().is_none() || chars.next() != Some('"') {
-            break;
-        }
-        let mut val = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some('n') => val.push('\n'),
-                    Some('t') => val.push('\t'),
-                    Some('r') => val.push('\r'),
-                    Some(o) => val.push(o),
-                    None => break,
-                },
-                '"' => break,
-                c => val.push(c),
-            }
-        }
-        out.push((name, val));
-    }
-    out
 }
 
 fn enrich_options(cfg: &Config, keep_decided: bool) -> EnrichOptions {
@@ -364,9 +333,7 @@ pub fn build_processor(
             registry: Box::new(StreamRegistry::new(&statics, cfg.labels.max_pods)),
         },
     };
-    let mut p = Processor::new(enricher, out, metrics);
-    p.grouper = Grouper::new(cfg.sources.max_line_bytes);
-    p
+    Processor::new(enricher, out, metrics, cfg.sources.max_line_bytes)
 }
 
 struct ReaderArgs {

@@ -298,51 +298,55 @@ pub fn put_json_value(out: &mut Vec<u8>, e: &EntryView<'_>, with_meta: bool) {
     out.push(b']');
 }
 
+/// The inverse of [`label_string`]: splits a rendered `{a="x", b="y"}` label string back into pairs (unescaping values).
+pub fn label_pairs(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let body = s.trim().trim_start_matches('{').trim_end_matches('}');
+    let mut chars = body.chars().peekable();
+    loop {
+        while matches!(chars.peek(), Some(' ') | Some(',')) {
+            chars.next();
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        if chars.next().is_none() || chars.next() != Some('"') {
+            break;
+        }
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => val.push('\n'),
+                    Some('t') => val.push('\t'),
+                    Some('r') => val.push('\r'),
+                    Some(o) => val.push(o),
+                    None => break,
+                },
+                '"' => break,
+                c => val.push(c),
+            }
+        }
+        out.push((name, val));
+    }
+    out
+}
+
 /// Appends a label string (`{a="x", b="y"}`, Go-escaped values) as a JSON object.
 pub fn put_json_labels(out: &mut Vec<u8>, label_string: &str) {
     out.push(b'{');
-    let body = label_string
-        .trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}');
-    let mut rest = body;
-    let mut first = true;
-    let mut val = Vec::new();
-    while let Some(eq) = rest.find("=\"") {
-        let name = rest[..eq].trim_start_matches([',', ' ']);
-        let mut chars = rest[eq + 2..].char_indices();
-        val.clear();
-        let mut end = rest.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next().map(|(_, c)| c) {
-                    Some('n') => val.push(b'\n'),
-                    Some('r') => val.push(b'\r'),
-                    Some('t') => val.push(b'\t'),
-                    Some(o) => {
-                        let mut b = [0u8; 4];
-                        val.extend_from_slice(o.encode_utf8(&mut b).as_bytes());
-                    }
-                    None => break,
-                },
-                '"' => {
-                    end = eq + 2 + i + 1;
-                    break;
-                }
-                c => {
-                    let mut b = [0u8; 4];
-                    val.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-                }
-            }
-        }
-        if !first {
+    for (i, (name, val)) in label_pairs(label_string).iter().enumerate() {
+        if i > 0 {
             out.push(b',');
         }
-        first = false;
         push_json_str(out, name.as_bytes());
         out.push(b':');
-        push_json_str(out, &val);
-        rest = &rest[end.min(rest.len())..];
+        push_json_str(out, val.as_bytes());
     }
     out.push(b'}');
 }
