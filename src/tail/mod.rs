@@ -610,11 +610,15 @@ impl Tailer {
     fn poll_some(&mut self, sink: &mut dyn EntrySink, only_woken: bool) -> u64 {
         let mut total = 0u64;
         let mut blocked: Option<String> = None;
-        let opts = self.opts.clone();
-        let metrics = self.metrics.clone();
-        let cp = self.checkpoint.clone();
+        let Tailer {
+            opts,
+            metrics,
+            checkpoint: cp,
+            files,
+            ..
+        } = self;
         let mut truncated_files = Vec::new();
-        for (i, f) in self.files.iter_mut().enumerate() {
+        for (i, f) in files.iter_mut().enumerate() {
             if f.done {
                 continue;
             }
@@ -630,7 +634,7 @@ impl Tailer {
                 continue;
             }
             f.woken = false;
-            match read_follower(f, &opts, &metrics, &cp, sink) {
+            match read_follower(f, opts, metrics, cp, sink) {
                 Ok(n) => total += n,
                 Err(ReadError::Truncated) => {
                     truncated_files.push(i);
@@ -800,7 +804,7 @@ impl Tailer {
                 .take_expired(self.opts.partial_timeout, &mut self.expired);
             for j in self.expired.drain(..) {
                 let commit = f.joiner.pending_start().unwrap_or(f.offset).min(f.offset);
-                emit_joined(f, &j, commit, &self.metrics, sink);
+                emit_joined(f, &j, commit, false, &self.metrics, sink);
             }
         }
     }
@@ -1020,15 +1024,16 @@ fn flush_joined(f: &mut Follower, metrics: &Metrics, sink: &mut dyn EntrySink) {
     let mut left = Vec::new();
     f.joiner.take_expired(Duration::ZERO, &mut left);
     for j in left {
-        emit_joined(f, &j, f.offset, metrics, sink);
+        emit_joined(f, &j, f.offset, false, metrics, sink);
     }
 }
 
-/// Hands out a joined (or flushed partial) entry.
+/// Hands out a joined (or flushed partial) entry; `cut` says its last physical line was cut.
 fn emit_joined(
     f: &Follower,
     j: &decode::partial::Joined,
     commit_offset: u64,
+    cut: bool,
     metrics: &Metrics,
     sink: &mut dyn EntrySink,
 ) {
@@ -1042,7 +1047,7 @@ fn emit_joined(
             ts_ns: j.ts_ns,
             stream: j.stream,
             content: &j.content,
-            truncated: j.truncated,
+            truncated: j.truncated || cut,
             commit_offset,
         },
     );
@@ -1104,21 +1109,6 @@ fn process_line(
                 },
             );
         }
-        Push::Complete(j) => {
-            if j.truncated {
-                metrics.truncated.inc();
-            }
-            sink.entry(
-                f.id,
-                &f.ctx,
-                Entry {
-                    ts_ns: j.ts_ns,
-                    stream: j.stream,
-                    content: &j.content,
-                    truncated: j.truncated || line.truncated,
-                    commit_offset: commit,
-                },
-            );
-        }
+        Push::Complete(j) => emit_joined(f, &j, commit, line.truncated, metrics, sink),
     }
 }
