@@ -175,7 +175,8 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// Exponential backoff with full jitter: attempt n waits uniformly in `[0, min(max, min·2ⁿ)]`.
+/// Exponential backoff with full jitter: attempt n waits uniformly in `[min/2, min(max, min·2ⁿ)]`
+/// (the floor keeps a burst of failures from retrying at once).
 #[derive(Clone, Debug)]
 pub struct Backoff {
     min: Duration,
@@ -208,12 +209,9 @@ impl Backoff {
         if let Some(ra) = retry_after {
             return ra.min(self.max);
         }
-        let ms = cap.as_millis().max(1) as u64;
-        Duration::from_millis(
-            rand::thread_rng().gen_range(
-                self.min.as_millis() as u64 / 2..=ms.max(self.min.as_millis() as u64 / 2),
-            ),
-        )
+        let floor = self.min.as_millis() as u64 / 2;
+        let ceil = (cap.as_millis() as u64).max(floor);
+        Duration::from_millis(rand::thread_rng().gen_range(floor..=ceil))
     }
 }
 
