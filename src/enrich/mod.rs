@@ -222,7 +222,6 @@ pub struct Enricher {
     schedules: HashSet<String>,
     max_schedules: usize,
     http: HashMap<(&'static str, u32, u16), HttpHandles>,
-    scratch: String,
     /// The backup/restore each CLI pod last submitted, for the short
     /// `Backup completed with status: X.` line that does not repeat the name.
     cli_submitted: HashMap<(Kind, Arc<str>), String>,
@@ -339,7 +338,6 @@ impl Enricher {
             schedules: HashSet::new(),
             max_schedules: opts.max_schedules,
             http: HashMap::new(),
-            scratch: String::new(),
             cli_submitted: HashMap::new(),
             locations: HashSet::new(),
         }
@@ -774,7 +772,6 @@ impl Enricher {
             Some(m) => m.text(line),
             None => Cow::Borrowed(""),
         };
-        self.scratch.clear();
         self.pod_volume_and_bsl(line, &msg, k, rec.level);
 
         let is_error = rec.level.is_some_and(|l| l >= Level::Error);

@@ -180,10 +180,7 @@ impl Redactor {
 
     /// Finds `name=value` where `name` is sensitive and is preceded by `?` or `&` (a query).
     fn query_spans(&self, line: &[u8], spans: &mut Vec<(usize, usize, u8)>) {
-        for (i, &b) in line.iter().enumerate() {
-            if b != b'?' && b != b'&' {
-                continue;
-            }
+        for i in memchr::memchr2_iter(b'?', b'&', line) {
             let rest = &line[i + 1..];
             for p in &self.params {
                 if rest.len() > p.len() && rest.starts_with(p) && rest[p.len()] == b'=' {
