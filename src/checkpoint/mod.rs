@@ -139,41 +139,36 @@ impl Checkpoint {
         self.dirty = true;
     }
 
-    /// The saved offset of a file, matched by dev+inode and fingerprint; for files that lost their
-    /// inode identity (a `.gz` copy), by fingerprint alone. `head` is the file's first bytes
-    /// (decompressed for `.gz`). Returns (offset, was finished).
-    pub fn resume(
-        &self,
-        dev: u64,
-        ino: u64,
-        head: &[u8],
-        by_content_only: bool,
-    ) -> Option<(u64, bool)> {
-        // An empty fingerprint (saved while the file was empty) identifies nothing: a reused
-        // inode would match it; see `was_empty`.
-        let live = self.loaded.iter().find(|p| {
-            !by_content_only
-                && p.dev == dev
-                && p.ino == ino
-                && p.fingerprint.len > 0
-                && p.fingerprint.matches_head(head)
-        });
-        if let Some(p) = live {
-            return Some((p.offset, false));
-        }
-        if by_content_only {
-            let candidates = self
-                .loaded
-                .iter()
-                .chain(self.finished.iter())
-                .chain(self.files.values().map(|f| &f.pos));
-            for p in candidates {
-                if p.fingerprint.len >= 64 && p.fingerprint.matches_head(head) {
-                    return Some((p.offset, p.finished));
-                }
-            }
-        }
-        None
+    /// The saved offset of a file identified by dev+inode, guarded by its fingerprint (`head`
+    /// is the file's first bytes). An empty fingerprint (saved while the file was empty)
+    /// identifies nothing: a reused inode would match it; see `was_empty`.
+    pub fn resume(&self, dev: u64, ino: u64, head: &[u8]) -> Option<u64> {
+        self.loaded
+            .iter()
+            .find(|p| {
+                p.dev == dev
+                    && p.ino == ino
+                    && p.fingerprint.len > 0
+                    && p.fingerprint.matches_head(head)
+            })
+            .map(|p| p.offset)
+    }
+
+    /// The saved offset of a file that lost its inode identity (a `.gz` rotation, a copytruncate
+    /// copy), matched by content alone: a saved position, a finished file, and with
+    /// `include_followed` a file followed right now. Returns (offset, the file was finished).
+    pub fn resume_by_content(&self, head: &[u8], include_followed: bool) -> Option<(u64, bool)> {
+        let followed = self
+            .files
+            .values()
+            .map(|f| &f.pos)
+            .filter(|_| include_followed);
+        self.loaded
+            .iter()
+            .chain(self.finished.iter())
+            .chain(followed)
+            .find(|p| p.fingerprint.len >= 64 && p.fingerprint.matches_head(head))
+            .map(|p| (p.offset, p.finished))
     }
 
     /// True when this inode was saved while empty (so its file is read from the start even with
@@ -182,18 +177,6 @@ impl Checkpoint {
         self.loaded
             .iter()
             .any(|p| p.dev == dev && p.ino == ino && p.fingerprint.len == 0)
-    }
-
-    /// The saved offset of a rotated plain file that lost its inode identity: a copy made by
-    /// copytruncate while veloki was away is matched by content to the position of the file it
-    /// was copied from (only positions not yet claimed, or finished ones). Returns (offset, was
-    /// finished).
-    pub fn resume_copy(&self, head: &[u8]) -> Option<(u64, bool)> {
-        self.loaded
-            .iter()
-            .chain(self.finished.iter())
-            .find(|p| p.fingerprint.len >= 64 && p.fingerprint.matches_head(head))
-            .map(|p| (p.offset, p.finished))
     }
 
     /// Moves file `id` (its position and pending acks) to another inode: the tailer found the
@@ -403,13 +386,13 @@ mod tests {
         let (c2, warn) = Checkpoint::load(&path);
         assert!(warn.is_none());
         assert_eq!(
-            c2.resume(7, 42, b"hello world and more", false),
-            Some((250, false))
+            c2.resume(7, 42, b"hello world and more"),
+            Some(250)
         );
-        assert_eq!(c2.resume(7, 42, b"other content", false), None);
+        assert_eq!(c2.resume(7, 42, b"other content"), None);
         std::fs::write(&path, b"{not json").unwrap();
         let (c3, warn) = Checkpoint::load(&path);
         assert!(warn.unwrap().contains("corrupt"));
-        assert_eq!(c3.resume(7, 42, b"hello world", false), None);
+        assert_eq!(c3.resume(7, 42, b"hello world"), None);
     }
 }

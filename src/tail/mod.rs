@@ -455,7 +455,7 @@ impl Tailer {
                 retired = Some(r);
                 off
             } else {
-                match self.lock().resume(key.0, key.1, &head, true) {
+                match self.lock().resume_by_content(&head, true) {
                     Some((_, true)) => return Ok(Opened::Ignore),
                     Some((off, false)) => off,
                     None => 0,
@@ -468,7 +468,10 @@ impl Tailer {
             (Source::Gz(Box::new(gz)), head, offset)
         } else {
             let head = Fingerprint::read_head(&mut file, FINGERPRINT_BYTES)?;
-            let mut resume = self.lock().resume(key.0, key.1, &head, false);
+            let mut resume = self
+                .lock()
+                .resume(key.0, key.1, &head)
+                .map(|off| (off, false));
             if resume.is_none()
                 && fd.kind == FileKind::Rotated
                 && head.len() >= MIN_CONTENT_ID as usize
@@ -491,7 +494,7 @@ impl Tailer {
                     resume = Some((r.offset, false));
                     retired = Some(r);
                 } else {
-                    resume = self.lock().resume_copy(&head);
+                    resume = self.lock().resume_by_content(&head, false);
                     if resume.is_some_and(|(off, finished)| finished && off >= size) {
                         return Ok(Opened::Ignore);
                     }
