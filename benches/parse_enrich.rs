@@ -63,17 +63,7 @@ fn corpus(lines: u64) -> (Vec<FileCtx>, Vec<Line>) {
         let Some(p) = pod_path::parse(&f) else {
             continue;
         };
-        let route = routes
-            .iter()
-            .find(|r| r.matches.matches(p.namespace, p.container));
-        let mut ctx = FileCtx::new(
-            p.namespace,
-            p.pod,
-            p.container,
-            route.map(|r| r.parser).unwrap_or_default(),
-        );
-        ctx.component = route.and_then(|r| r.component);
-        ctxs.push(ctx);
+        ctxs.push(FileCtx::routed(&routes, p.namespace, p.pod, p.container));
         let data = std::fs::read(&f).unwrap();
         for raw in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let d = decode::decode(raw, Envelope::Cri);

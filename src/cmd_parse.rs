@@ -174,14 +174,7 @@ pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::R
                 opts.container.clone(),
             ),
         };
-        let route = routes.iter().find(|r| r.matches.matches(&ns, &container));
-        let mut ctx = FileCtx::new(
-            &ns,
-            &pod,
-            &container,
-            route.map(|r| r.parser).unwrap_or_default(),
-        );
-        ctx.component = route.and_then(|r| r.component);
+        let ctx = FileCtx::routed(&routes, &ns, &pod, &container);
         let reader: Box<dyn BufRead> = if input == Path::new("-") {
             Box::new(std::io::BufReader::new(std::io::stdin()))
         } else {

@@ -385,10 +385,7 @@ mod tests {
         save(&path, &c.snapshot()).unwrap();
         let (c2, warn) = Checkpoint::load(&path);
         assert!(warn.is_none());
-        assert_eq!(
-            c2.resume(7, 42, b"hello world and more"),
-            Some(250)
-        );
+        assert_eq!(c2.resume(7, 42, b"hello world and more"), Some(250));
         assert_eq!(c2.resume(7, 42, b"other content"), None);
         std::fs::write(&path, b"{not json").unwrap();
         let (c3, warn) = Checkpoint::load(&path);

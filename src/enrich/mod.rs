@@ -75,6 +75,27 @@ impl FileCtx {
         }
     }
 
+    /// The context of a container under the first route that matches it (parser hint and
+    /// component; defaults when none does).
+    pub fn routed(
+        routes: &[crate::config::Route],
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> FileCtx {
+        let route = routes
+            .iter()
+            .find(|r| r.matches.matches(namespace, container));
+        let mut ctx = FileCtx::new(
+            namespace,
+            pod,
+            container,
+            route.map(|r| r.parser).unwrap_or_default(),
+        );
+        ctx.component = route.and_then(|r| r.component);
+        ctx
+    }
+
     /// Attaches the per-severity line counters of this container.
     pub fn with_counters(mut self, m: &Metrics) -> FileCtx {
         let mk = |s: Severity| {

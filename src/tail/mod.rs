@@ -233,17 +233,7 @@ impl Tailer {
     }
 
     fn ctx_for(&self, f: &Found) -> Arc<FileCtx> {
-        let route = self
-            .routes
-            .iter()
-            .find(|r| r.matches.matches(&f.namespace, &f.container));
-        let mut ctx = FileCtx::new(
-            &f.namespace,
-            &f.pod,
-            &f.container,
-            route.map(|r| r.parser).unwrap_or_default(),
-        );
-        ctx.component = route.and_then(|r| r.component);
+        let ctx = FileCtx::routed(&self.routes, &f.namespace, &f.pod, &f.container);
         Arc::new(ctx.with_counters(&self.metrics))
     }
 
