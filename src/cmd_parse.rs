@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::decode::multiline::Grouper;
 use crate::decode::{self, partial::Joiner, partial::Push, Envelope};
 use crate::discover::pod_path;
-use crate::enrich::{EnrichOptions, Enricher, FileCtx, StreamKind};
+use crate::enrich::{Enricher, FileCtx, StreamKind};
 use crate::metrics::Metrics;
 use crate::parse::{parse_into, CliEvent, Record};
 use crate::pipeline::write_json_entry;
@@ -138,21 +138,8 @@ where
 /// Runs `veloki parse`; writes to `out`.
 pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
-    let mut enricher = Enricher::new(
-        metrics.clone(),
-        &EnrichOptions {
-            keep_decided: true,
-            redact_params: cfg.redact.params.clone(),
-            ..EnrichOptions::default()
-        },
-    );
-    let statics: Vec<(String, String)> = cfg
-        .labels
-        .r#static
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let mut registry = StreamRegistry::new(&statics, cfg.labels.max_pods);
+    let mut enricher = Enricher::new(metrics.clone(), &crate::pipeline::enrich_options(cfg, true));
+    let mut registry = StreamRegistry::new(&crate::pipeline::statics(cfg), cfg.labels.max_pods);
     let routes = cfg.effective_routes();
     let mut rec = Record::new();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();

@@ -282,7 +282,8 @@ pub fn write_json_entry<W: Write + ?Sized>(
     out.write_all(b"}\n")
 }
 
-fn enrich_options(cfg: &Config, keep_decided: bool) -> EnrichOptions {
+/// The enrichment settings of a pipeline file.
+pub(crate) fn enrich_options(cfg: &Config, keep_decided: bool) -> EnrichOptions {
     EnrichOptions {
         max_tracked: cfg.outcomes.max_tracked,
         ttl_ns: cfg.outcomes.ttl.0.as_nanos().min(i64::MAX as u128) as i64,
@@ -293,7 +294,8 @@ fn enrich_options(cfg: &Config, keep_decided: bool) -> EnrichOptions {
     }
 }
 
-fn statics(cfg: &Config) -> Vec<(String, String)> {
+/// The static labels of a pipeline file (empty values left out).
+pub(crate) fn statics(cfg: &Config) -> Vec<(String, String)> {
     cfg.labels
         .r#static
         .iter()
