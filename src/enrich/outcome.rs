@@ -416,46 +416,11 @@ impl Tracker {
         }
     }
 
-    /// Confirms pending decisions older than the grace period (log time) and forgets names not
-    /// seen within the TTL. Cheap when nothing is due.
-    pub fn tick(&mut self, now_ns: i64, out: &mut Vec<Decided>) {
-        if now_ns < self.next_check_ns {
-            return;
-        }
-        self.next_check_ns = now_ns.saturating_add(self.grace_ns / 4);
-        let grace = self.grace_ns;
-        let ttl = self.ttl_ns;
-        for ((kind, name), t) in self.map.iter_mut() {
-            if let Some(p) = &t.pending {
-                if now_ns.saturating_sub(p.at_ns) >= grace {
-                    let p = t.pending.take();
-                    if let Some(p) = p {
-                        out.push(Self::finish(
-                            *kind,
-                            name,
-                            t,
-                            p.outcome,
-                            p.reason_text,
-                            p.at_ns,
-                        ));
-                    }
-                }
-            }
-        }
-        out.sort_by(|a, b| (a.at_ns, &a.name).cmp(&(b.at_ns, &b.name)));
-        self.map
-            .retain(|_, t| now_ns.saturating_sub(t.last_seen_ns) < ttl || t.pending.is_some());
-    }
-
-    /// Confirms pending decisions that have waited `wall` of real time, for namespaces whose log
-    /// time stops advancing (a CronJob pod that exited, a quiet server).
-    pub fn tick_wall(&mut self, wall: Duration, out: &mut Vec<Decided>) {
+    /// Confirms the pending decisions `due` says are due, in decision order.
+    fn confirm(&mut self, out: &mut Vec<Decided>, due: impl Fn(&Pending) -> bool) {
         let start = out.len();
         for ((kind, name), t) in self.map.iter_mut() {
-            if t.pending
-                .as_ref()
-                .is_some_and(|p| p.since.elapsed() >= wall)
-            {
+            if t.pending.as_ref().is_some_and(&due) {
                 if let Some(p) = t.pending.take() {
                     out.push(Self::finish(
                         *kind,
@@ -471,22 +436,29 @@ impl Tracker {
         out[start..].sort_by(|a, b| (a.at_ns, &a.name).cmp(&(b.at_ns, &b.name)));
     }
 
+    /// Confirms pending decisions older than the grace period (log time) and forgets names not
+    /// seen within the TTL. Cheap when nothing is due.
+    pub fn tick(&mut self, now_ns: i64, out: &mut Vec<Decided>) {
+        if now_ns < self.next_check_ns {
+            return;
+        }
+        self.next_check_ns = now_ns.saturating_add(self.grace_ns / 4);
+        let grace = self.grace_ns;
+        self.confirm(out, |p| now_ns.saturating_sub(p.at_ns) >= grace);
+        let ttl = self.ttl_ns;
+        self.map
+            .retain(|_, t| now_ns.saturating_sub(t.last_seen_ns) < ttl || t.pending.is_some());
+    }
+
+    /// Confirms pending decisions that have waited `wall` of real time, for namespaces whose log
+    /// time stops advancing (a CronJob pod that exited, a quiet server).
+    pub fn tick_wall(&mut self, wall: Duration, out: &mut Vec<Decided>) {
+        self.confirm(out, |p| p.since.elapsed() >= wall);
+    }
+
     /// Confirms every pending decision now (shutdown, end of `--once`, end of `veloki parse`).
     pub fn flush(&mut self, out: &mut Vec<Decided>) {
-        let start = out.len();
-        for ((kind, name), t) in self.map.iter_mut() {
-            if let Some(p) = t.pending.take() {
-                out.push(Self::finish(
-                    *kind,
-                    name,
-                    t,
-                    p.outcome,
-                    p.reason_text,
-                    p.at_ns,
-                ));
-            }
-        }
-        out[start..].sort_by(|a, b| (a.at_ns, &a.name).cmp(&(b.at_ns, &b.name)));
+        self.confirm(out, |_| true);
     }
 
     /// The state to save with the positions.
