@@ -379,25 +379,24 @@ impl Enricher {
         &mut self.tracker
     }
 
-    /// Confirms outcomes pending for longer than two minutes of wall time and counts them.
-    pub fn tick_wall(&mut self) {
+    /// Lets the tracker confirm what is due (into a reused buffer) and counts it.
+    fn confirm(&mut self, f: impl FnOnce(&mut Tracker, &mut Vec<Decided>)) {
         let mut due = std::mem::take(&mut self.due);
-        self.tracker
-            .tick_wall(std::time::Duration::from_secs(120), &mut due);
+        f(&mut self.tracker, &mut due);
         for d in due.drain(..) {
             self.record(&d);
         }
         self.due = due;
     }
 
+    /// Confirms outcomes pending for longer than two minutes of wall time and counts them.
+    pub fn tick_wall(&mut self) {
+        self.confirm(|t, due| t.tick_wall(std::time::Duration::from_secs(120), due));
+    }
+
     /// Confirms every pending outcome (shutdown, end of input) and counts them.
     pub fn flush(&mut self) {
-        let mut due = std::mem::take(&mut self.due);
-        self.tracker.flush(&mut due);
-        for d in due.drain(..) {
-            self.record(&d);
-        }
-        self.due = due;
+        self.confirm(|t, due| t.flush(due));
     }
 
     /// Enriches one line; metadata is left in [`Enricher::meta`].
@@ -782,12 +781,7 @@ impl Enricher {
         ts_ns: i64,
     ) -> (Option<Phase>, Option<Outcome>) {
         // Confirm pending decisions whose grace period passed (log time).
-        let mut due = std::mem::take(&mut self.due);
-        self.tracker.tick(ts_ns, &mut due);
-        for d in due.drain(..) {
-            self.record(&d);
-        }
-        self.due = due;
+        self.confirm(|t, due| t.tick(ts_ns, due));
 
         let msg: Cow<str> = match rec.msg {
             Some(m) => m.text(line),
