@@ -513,8 +513,7 @@ impl Enricher {
             if let Some(s) = k.schedule {
                 self.meta.push("schedule", &s.text(line));
             } else if let Some(s) = outcome::schedule_of(bare_name(&t)) {
-                let s = s.to_string();
-                self.meta.push("schedule", &s);
+                self.meta.push("schedule", s);
             }
         } else if let Some(s) = k.schedule {
             self.meta.push("schedule", &s.text(line));
@@ -659,8 +658,7 @@ impl Enricher {
                 Kind::Backup => {
                     self.meta.push("backup", n);
                     if let Some(s) = outcome::schedule_of(n) {
-                        let s = s.to_string();
-                        self.meta.push("schedule", &s);
+                        self.meta.push("schedule", s);
                     }
                 }
                 Kind::Restore => self.meta.push("restore", n),
@@ -787,17 +785,18 @@ impl Enricher {
             Some(m) => m.text(line),
             None => Cow::Borrowed(""),
         };
-        self.pod_volume_and_bsl(line, &msg, k, rec.level);
+        self.pod_volume_and_bsl(line, &msg, k);
 
         let is_error = rec.level.is_some_and(|l| l >= Level::Error);
         let error_text = || k.error.map(|e| e.text(line).into_owned());
 
         // Restores first: their lines carry restore=/Restore=.
         if let Some(r) = k.restore.or(k.restore_cap) {
-            let name = bare_name(&r.text(line)).to_string();
             if k.pod_volume {
                 return (None, None);
             }
+            let written = r.text(line);
+            let name = bare_name(&written);
             let ev = if msg == "starting restore" {
                 Some((Event::RestoreStarted, Some(Phase::InProgress)))
             } else if msg == "restore completed" {
@@ -825,7 +824,7 @@ impl Enricher {
                 None
             };
             if let Some((ev, phase)) = ev {
-                let decided = self.apply(&name, ev, ts_ns);
+                let decided = self.apply(name, ev, ts_ns);
                 let phase = decided.map(Phase::from).or(phase);
                 return (phase, decided);
             }
@@ -838,11 +837,11 @@ impl Enricher {
         };
         let written = bref.text(line);
         let qualified = written.contains('/');
-        let name = bare_name(&written).to_string();
+        let name = bare_name(&written);
         if let Some(s) = k.schedule {
             let s = s.text(line);
             self.tracker
-                .set_schedule(Kind::Backup, &name, bare_name(&s), ts_ns);
+                .set_schedule(Kind::Backup, name, bare_name(&s), ts_ns);
         }
         let m: &str = &msg;
         let (ev, phase): (Option<Event>, Option<Phase>) = if m == "backup failed" {
@@ -895,13 +894,13 @@ impl Enricher {
             (None, None)
         };
         let decided = match ev {
-            Some(ev) => self.apply(&name, ev, ts_ns),
+            Some(ev) => self.apply(name, ev, ts_ns),
             None => None,
         };
         (decided.map(Phase::from).or(phase), decided)
     }
 
-    fn pod_volume_and_bsl(&mut self, line: &[u8], msg: &str, k: &Known, _level: Option<Level>) {
+    fn pod_volume_and_bsl(&mut self, line: &[u8], msg: &str, k: &Known) {
         let pv = |op: &'static str, outcome: &'static str| Some((op, outcome));
         let hit = match msg {
             "PodVolumeBackup completed" | "PVB completed" => pv("backup", "completed"),
