@@ -108,6 +108,8 @@ pub struct StreamRegistry {
     pod_names: HashMap<Arc<str>, ()>,
     ids: FxHashMap<(u32, LineLabels), u32>,
     labels: Vec<Arc<str>>,
+    /// The labels as a JSON object, rendered on first use (dry run, `veloki parse`).
+    labels_json: Vec<Option<Arc<str>>>,
     pod_info: Vec<PodIdentity>,
     statics: Vec<(String, String)>,
     max_pods: usize,
@@ -122,6 +124,7 @@ impl StreamRegistry {
             pod_names: HashMap::new(),
             ids: FxHashMap::default(),
             labels: Vec::new(),
+            labels_json: Vec::new(),
             pod_info: Vec::new(),
             statics: statics
                 .iter()
@@ -202,6 +205,21 @@ impl StreamRegistry {
     /// The rendered label string of a stream.
     pub fn label_string(&self, sid: u32) -> &Arc<str> {
         &self.labels[sid as usize]
+    }
+
+    /// The labels of a stream as a JSON object (`{"name":"value",…}`), rendered once.
+    pub fn labels_json(&mut self, sid: u32) -> Arc<str> {
+        let i = sid as usize;
+        if self.labels_json.len() <= i {
+            self.labels_json.resize(i + 1, None);
+        }
+        self.labels_json[i]
+            .get_or_insert_with(|| {
+                let mut out = Vec::new();
+                encode::put_json_labels(&mut out, &self.labels[i]);
+                Arc::from(String::from_utf8_lossy(&out).as_ref())
+            })
+            .clone()
     }
 
     /// Number of distinct streams created.

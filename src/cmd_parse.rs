@@ -200,7 +200,7 @@ pub fn run(cfg: &Config, opts: &ParseOptions, out: &mut impl Write) -> anyhow::R
                         .or_default() += 1;
                 }
                 let sid = registry.stream_id(file_id as u32, &ctx, &en.labels);
-                let labels = registry.label_string(sid).clone();
+                let labels = registry.labels_json(sid);
                 let parsed = parsed_json(content, &rec);
                 write_json_entry(out, ts, &labels, &enricher.meta, &line, Some(&parsed))?;
                 Ok(())

@@ -232,7 +232,7 @@ impl Processor {
             ),
             Output::DryRun { out, registry } => {
                 let sid = registry.stream_id(file_id, ctx, &en.labels);
-                let labels = registry.label_string(sid).clone();
+                let labels = registry.labels_json(sid);
                 let _ = write_json_entry(out, ts_ns, &labels, &self.enricher.meta, line, None);
                 None
             }
@@ -244,11 +244,12 @@ impl Processor {
 }
 
 /// Writes one entry as a JSON line: `{"ts","labels":{…},"metadata":{…},"line"}` plus an optional
-/// `parsed` object (already JSON).
+/// `parsed` object (already JSON). `labels_json` is the stream's labels as a JSON object
+/// ([`StreamRegistry::labels_json`]).
 pub fn write_json_entry<W: Write + ?Sized>(
     out: &mut W,
     ts_ns: i64,
-    label_string: &str,
+    labels_json: &str,
     meta: &Metadata,
     line: &[u8],
     parsed: Option<&str>,
@@ -256,19 +257,9 @@ pub fn write_json_entry<W: Write + ?Sized>(
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
     write!(
         out,
-        "{{\"ts\":{},\"labels\":{{",
+        "{{\"ts\":{},\"labels\":{labels_json},\"metadata\":{{",
         q(&format_rfc3339_nanos(ts_ns))
     )?;
-    for (i, (k, v)) in crate::push::encode::label_pairs(label_string)
-        .iter()
-        .enumerate()
-    {
-        if i > 0 {
-            out.write_all(b",")?;
-        }
-        write!(out, "{}:{}", q(k), q(v))?;
-    }
-    out.write_all(b"},\"metadata\":{")?;
     for (i, (k, v)) in meta.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
