@@ -13,8 +13,9 @@ use veloki::config::default_routes;
 use veloki::config::{Compression, Encoding, MetadataMode};
 use veloki::decode::{self, Envelope};
 use veloki::discover::pod_path;
-use veloki::enrich::{EnrichOptions, Enricher, FileCtx, StreamKind};
+use veloki::enrich::{EnrichOptions, Enricher};
 use veloki::metrics::Metrics;
+use veloki::model::{FileCtx, StreamKind};
 use veloki::parse::{parse_into, Record};
 use veloki::push::request;
 

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use veloki::checkpoint::Checkpoint;
 use veloki::config::{default_routes, StartAt};
 use veloki::discover::Filter;
-use veloki::enrich::FileCtx;
 use veloki::metrics::Metrics;
+use veloki::model::FileCtx;
 use veloki::tail::{Entry, EntrySink, TailOptions, Tailer};
 
 fn cpu_ticks(pid: u32) -> u64 {

@@ -15,8 +15,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::enrich::labels::LineLabels;
-use crate::enrich::{FileCtx, Metadata};
+use crate::model::labels::LineLabels;
+use crate::model::{FileCtx, Metadata};
 use crate::push::encode;
 
 /// A fast hasher for small integer-like keys (FxHash).
@@ -400,8 +400,8 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::enrich::labels::{Component, Operation, Priority, Severity};
-    use crate::parse::Hint;
+    use crate::model::labels::{Component, Operation, Priority, Severity};
+    use crate::model::Hint;
     use crate::push::proto::PushRequest;
     use prost::Message;
 

@@ -14,8 +14,6 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
 
-use crate::parse::Hint;
-
 /// A configuration error, located in its file where possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -240,74 +238,7 @@ pub enum StartAt {
     End,
 }
 
-/// A route: which containers it applies to and how to treat them.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    /// Conditions; all given ones must hold.
-    #[serde(default, rename = "match")]
-    pub matches: RouteMatch,
-    /// Which parser to try first.
-    #[serde(default)]
-    pub parser: Hint,
-    /// The `component` label for these containers; per-line detection when absent.
-    #[serde(default)]
-    pub component: Option<crate::enrich::labels::Component>,
-}
-
-/// What a route matches.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteMatch {
-    /// Namespaces (any of).
-    #[serde(default)]
-    pub namespace: Vec<String>,
-    /// Container names (any of).
-    #[serde(default)]
-    pub container: Vec<String>,
-}
-
-impl RouteMatch {
-    /// True when this route applies to the container.
-    pub fn matches(&self, namespace: &str, container: &str) -> bool {
-        (self.namespace.is_empty() || self.namespace.iter().any(|n| n == namespace))
-            && (self.container.is_empty() || self.container.iter().any(|c| c == container))
-    }
-}
-
-/// The routes used when the file gives none.
-pub fn default_routes() -> Vec<Route> {
-    use crate::enrich::labels::Component;
-    let r = |ns: &[&str], c: &[&str], parser, component| Route {
-        matches: RouteMatch {
-            namespace: ns.iter().map(|s| s.to_string()).collect(),
-            container: c.iter().map(|s| s.to_string()).collect(),
-        },
-        parser,
-        component,
-    };
-    vec![
-        r(
-            &["velero-manager"],
-            &[],
-            Hint::Gin,
-            Some(Component::VeleroManager),
-        ),
-        r(
-            &[],
-            &["velero"],
-            Hint::Velero,
-            Some(Component::VeleroServer),
-        ),
-        r(
-            &[],
-            &["node-agent", "restic"],
-            Hint::Velero,
-            Some(Component::NodeAgent),
-        ),
-        r(&[], &[], Hint::Auto, None),
-    ]
-}
+pub use crate::model::route::{default_routes, Route, RouteMatch};
 
 /// Stream-label policy.
 #[derive(Clone, Debug, Deserialize)]
@@ -823,7 +754,7 @@ impl Config {
                     format!("{name:?} is not a valid Loki label name ([a-zA-Z_][a-zA-Z0-9_]*)"),
                 ));
             }
-            if crate::enrich::labels::STREAM_LABELS.contains(&name.as_str()) {
+            if crate::model::labels::STREAM_LABELS.contains(&name.as_str()) {
                 return Err(err(
                     &format!("labels.static.{name}"),
                     format!("{name:?} is set by veloki itself and cannot be a static label"),

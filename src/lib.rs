@@ -42,6 +42,7 @@ pub mod discover;
 pub mod enrich;
 pub mod gen;
 pub mod metrics;
+pub mod model;
 pub mod parse;
 pub mod pipeline;
 pub mod push;

@@ -24,9 +24,10 @@ use crate::config::Config;
 use crate::decode::multiline::{Grouper, Held};
 use crate::discover::watch::{Bell, Wake, Watch};
 use crate::discover::{Filter, Found};
-use crate::enrich::{EnrichOptions, Enricher, FileCtx, Metadata};
+use crate::enrich::{EnrichOptions, Enricher};
 use crate::metrics::server::Health;
 use crate::metrics::Metrics;
+use crate::model::{FileCtx, Metadata, StreamKind};
 use crate::parse::{parse_into, Record};
 use crate::push::Pusher;
 use crate::tail::{Entry, EntrySink, TailOptions, Tailer};
@@ -197,7 +198,7 @@ impl Processor {
         file_id: u32,
         ctx: &FileCtx,
         ts_ns: i64,
-        stream: crate::enrich::StreamKind,
+        stream: StreamKind,
         content: &[u8],
         commit_offset: u64,
     ) {

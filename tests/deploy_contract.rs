@@ -7,7 +7,7 @@
 //!   family has one, even without samples), `process_*` excluded;
 //! - histogram families: same, restricted to type `histogram`;
 //! - sample label names, where samples exist: a subset of the contract's labels;
-//! - Loki stream labels and structured-metadata keys: `veloki::enrich::labels`.
+//! - Loki stream labels and structured-metadata keys: `veloki::model::labels`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -197,7 +197,7 @@ fn sample_labels_are_in_the_contract() {
 fn stream_labels_match_the_contract() {
     // The labels veloki derives itself, plus the static labels of the production pipeline file
     // (`cluster`, `node`), which the DaemonSet ships.
-    let mut veloki: BTreeSet<String> = veloki::enrich::labels::STREAM_LABELS
+    let mut veloki: BTreeSet<String> = veloki::model::labels::STREAM_LABELS
         .iter()
         .map(|s| s.to_string())
         .collect();
@@ -213,7 +213,7 @@ fn stream_labels_match_the_contract() {
 
 #[test]
 fn metadata_keys_match_the_contract() {
-    let veloki: BTreeSet<String> = veloki::enrich::labels::METADATA_KEYS
+    let veloki: BTreeSet<String> = veloki::model::labels::METADATA_KEYS
         .iter()
         .map(|s| s.to_string())
         .collect();

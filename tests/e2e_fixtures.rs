@@ -328,7 +328,7 @@ fn fixtures_arrive_exactly_once_with_labels_and_positions() {
     }
 
     // Labels: only the contract's names, statics present, bounded values.
-    let allowed: Vec<&str> = veloki::enrich::labels::STREAM_LABELS
+    let allowed: Vec<&str> = veloki::model::labels::STREAM_LABELS
         .iter()
         .copied()
         .chain(["cluster", "node"])
@@ -343,16 +343,16 @@ fn fixtures_arrive_exactly_once_with_labels_and_positions() {
             e.labels["job"],
             format!("{}/{}", e.labels["namespace"], e.labels["container"])
         );
-        assert!(veloki::enrich::labels::Severity::parse(&e.labels["severity"]).is_some());
-        assert!(veloki::enrich::labels::Operation::parse(&e.labels["operation"]).is_some());
-        assert!(veloki::enrich::labels::Priority::parse(&e.labels["priority"]).is_some());
-        assert!(veloki::enrich::labels::Component::parse(&e.labels["component"]).is_some());
+        assert!(veloki::model::labels::Severity::parse(&e.labels["severity"]).is_some());
+        assert!(veloki::model::labels::Operation::parse(&e.labels["operation"]).is_some());
+        assert!(veloki::model::labels::Priority::parse(&e.labels["priority"]).is_some());
+        assert!(veloki::model::labels::Component::parse(&e.labels["component"]).is_some());
         if let Some(s) = e.labels.get("backup_status") {
-            assert!(veloki::enrich::labels::Phase::parse(s).is_some(), "{s}");
+            assert!(veloki::model::labels::Phase::parse(s).is_some(), "{s}");
         }
         for (k, _) in &e.metadata {
             assert!(
-                veloki::enrich::labels::METADATA_KEYS.contains(&k.as_str()),
+                veloki::model::labels::METADATA_KEYS.contains(&k.as_str()),
                 "metadata {k}"
             );
         }

@@ -10,9 +10,10 @@ use std::sync::{Arc, OnceLock};
 use regex::Regex;
 use veloki::batch::StreamRegistry;
 use veloki::config::Config;
-use veloki::enrich::labels::{Component, Operation, Outcome, Phase, Priority, Reason, Severity};
-use veloki::enrich::{EnrichOptions, Enricher, FileCtx, StreamKind};
+use veloki::enrich::{EnrichOptions, Enricher};
 use veloki::metrics::{Metrics, DROP_REASONS, REDACTION_KINDS};
+use veloki::model::labels::{Component, Operation, Outcome, Phase, Priority, Reason, Severity};
+use veloki::model::{FileCtx, StreamKind};
 use veloki::parse::{parse_into, Record, UnparsedReason};
 
 const N: usize = 100_000;
@@ -90,7 +91,8 @@ fn run() -> &'static Run {
             .iter()
             .map(|(ns, pod, c)| {
                 let r = routes.iter().find(|r| r.matches.matches(ns, c)).unwrap();
-                let mut ctx = FileCtx::new(ns, pod, c, r.parser).with_counters(&metrics);
+                let mut ctx = FileCtx::new(ns, pod, c, r.parser);
+                ctx.line_counters = Some(metrics.line_counters(ns, c));
                 ctx.component = r.component;
                 ctx
             })
@@ -234,7 +236,7 @@ fn streams_stay_few_and_closed() {
         let keys: BTreeSet<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
         for k in &keys {
             assert!(
-                veloki::enrich::labels::STREAM_LABELS.contains(k),
+                veloki::model::labels::STREAM_LABELS.contains(k),
                 "unexpected label {k} in {s}"
             );
         }

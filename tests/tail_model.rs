@@ -48,8 +48,8 @@ use rand_chacha::ChaCha8Rng;
 use veloki::checkpoint::{self, Checkpoint, PositionsFile};
 use veloki::config::{default_routes, StartAt};
 use veloki::discover::Filter;
-use veloki::enrich::FileCtx;
 use veloki::metrics::Metrics;
+use veloki::model::FileCtx;
 use veloki::tail::{Entry, EntrySink, TailOptions, Tailer};
 
 const CONTAINERS: [(&str, &str); 2] = [

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::enrich::StreamKind;
+use crate::model::StreamKind;
 use crate::timefmt::parse_rfc3339_nanos;
 
 pub mod multiline;

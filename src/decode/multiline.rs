@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use crate::enrich::{FileCtx, StreamKind};
+use crate::model::{FileCtx, StreamKind};
 
 /// Most lines in one grouped entry.
 pub const MAX_LINES: usize = 1000;
@@ -207,7 +207,7 @@ impl Grouper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::Hint;
+    use crate::model::Hint;
 
     fn offer(g: &mut Grouper, line: &str, off: u64) -> Offer {
         let ctx = FileCtx::new("velero-manager", "m", "c", Hint::Gin);

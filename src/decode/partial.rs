@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::enrich::StreamKind;
+use crate::model::StreamKind;
 
 /// A joined (or single) entry ready for parsing.
 #[derive(Clone, Debug, PartialEq, Eq)]

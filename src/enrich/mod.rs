@@ -15,172 +15,16 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::metrics::{self, Metrics};
-use crate::parse::{CliEvent, Format, GinAccess, Hint, Level, Record, Value};
+use crate::model::labels::{priority, Component, LineLabels, Operation, Outcome, Phase, Severity};
+use crate::model::{FileCtx, Metadata, StreamKind};
+use crate::parse::{CliEvent, Format, GinAccess, Level, Record, Value};
 
-pub mod labels;
 pub mod outcome;
 pub mod reason;
 pub mod redact;
 pub mod route;
 
-use labels::{priority, Component, LineLabels, Operation, Outcome, Phase, Severity};
 use outcome::{bare_name, Decided, Event, Kind, Tracker};
-
-/// stdout or stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum StreamKind {
-    /// stdout.
-    Stdout,
-    /// stderr.
-    Stderr,
-}
-
-impl StreamKind {
-    /// `stdout` / `stderr`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            StreamKind::Stdout => "stdout",
-            StreamKind::Stderr => "stderr",
-        }
-    }
-}
-
-/// Per-file context: the pod identity from the path and the route that applies.
-#[derive(Clone, Debug)]
-pub struct FileCtx {
-    /// Namespace.
-    pub namespace: Arc<str>,
-    /// Pod name.
-    pub pod: Arc<str>,
-    /// Container name.
-    pub container: Arc<str>,
-    /// Parser hint of the route.
-    pub hint: Hint,
-    /// Component of the route (per-line detection when `None`).
-    pub component: Option<Component>,
-    /// `veloki_log_lines_total` children for this container, by [`Severity`] index.
-    pub line_counters: Option<Arc<[Counter; 5]>>,
-}
-
-impl FileCtx {
-    /// A context without metric handles (tests, `veloki parse`).
-    pub fn new(namespace: &str, pod: &str, container: &str, hint: Hint) -> FileCtx {
-        FileCtx {
-            namespace: namespace.into(),
-            pod: pod.into(),
-            container: container.into(),
-            hint,
-            component: None,
-            line_counters: None,
-        }
-    }
-
-    /// The context of a container under the first route that matches it (parser hint and
-    /// component; defaults when none does).
-    pub fn routed(
-        routes: &[crate::config::Route],
-        namespace: &str,
-        pod: &str,
-        container: &str,
-    ) -> FileCtx {
-        let route = routes
-            .iter()
-            .find(|r| r.matches.matches(namespace, container));
-        let mut ctx = FileCtx::new(
-            namespace,
-            pod,
-            container,
-            route.map(|r| r.parser).unwrap_or_default(),
-        );
-        ctx.component = route.and_then(|r| r.component);
-        ctx
-    }
-
-    /// Attaches the per-severity line counters of this container.
-    pub fn with_counters(mut self, m: &Metrics) -> FileCtx {
-        let mk = |s: Severity| {
-            m.log_lines
-                .get_or_create(&metrics::LineLabels {
-                    namespace: self.namespace.to_string(),
-                    container: self.container.to_string(),
-                    severity: s.as_str(),
-                })
-                .clone()
-        };
-        self.line_counters = Some(Arc::new([
-            mk(Severity::Debug),
-            mk(Severity::Info),
-            mk(Severity::Warning),
-            mk(Severity::Error),
-            mk(Severity::Critical),
-        ]));
-        self
-    }
-}
-
-/// Structured metadata of one entry: key/value pairs in one reusable buffer.
-#[derive(Clone, Debug, Default)]
-pub struct Metadata {
-    pairs: Vec<(&'static str, u32, u32)>,
-    buf: String,
-}
-
-/// Longest metadata value kept (bytes); longer values are cut at a character boundary.
-pub const MAX_METADATA_VALUE: usize = 4096;
-
-impl Metadata {
-    /// Removes every pair, keeping capacity.
-    pub fn clear(&mut self) {
-        self.pairs.clear();
-        self.buf.clear();
-    }
-
-    /// Adds a pair (empty values are skipped).
-    pub fn push(&mut self, key: &'static str, value: &str) {
-        if value.is_empty() {
-            return;
-        }
-        let mut end = value.len().min(MAX_METADATA_VALUE);
-        while !value.is_char_boundary(end) {
-            end -= 1;
-        }
-        let start = self.buf.len();
-        self.buf.push_str(&value[..end]);
-        self.pairs.push((key, start as u32, self.buf.len() as u32));
-    }
-
-    /// Adds a pair formatted in place.
-    pub fn push_fmt(&mut self, key: &'static str, args: std::fmt::Arguments<'_>) {
-        use std::fmt::Write;
-        let start = self.buf.len();
-        let _ = self.buf.write_fmt(args);
-        if self.buf.len() > start {
-            self.pairs.push((key, start as u32, self.buf.len() as u32));
-        }
-    }
-
-    /// The pairs in insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &str)> + Clone + '_ {
-        self.pairs
-            .iter()
-            .map(|(k, s, e)| (*k, self.buf.get(*s as usize..*e as usize).unwrap_or("")))
-    }
-
-    /// The value of `key`, if present.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
-    }
-
-    /// Number of pairs.
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    /// True when there are no pairs.
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-}
 
 /// The result of enriching one line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -984,6 +828,7 @@ fn operation_of(line: &[u8], k: &Known, ctx: &FileCtx) -> Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Hint;
     use crate::parse::parse_into;
 
     fn redacted(opts: &EnrichOptions, line: &str) -> String {

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::labels::{Outcome, Phase, Reason};
 use super::reason::classify;
+use crate::model::labels::{Outcome, Phase, Reason};
 
 /// Backup or restore.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 //!
 //! Labels and metrics only ever see the class; the text goes to structured metadata.
 
-use super::labels::Reason;
+use crate::model::labels::Reason;
 
 /// Classifies a failure text. Rules are ordered from most to least specific.
 pub fn classify(text: &str) -> Reason {

@@ -17,6 +17,8 @@ use prometheus_client::registry::Registry;
 
 pub mod server;
 
+use crate::model::labels::Severity;
+
 /// `{namespace,container,severity}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LineLabels {
@@ -273,6 +275,26 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The `veloki_log_lines_total` children of one container, by [`Severity`] index.
+    pub fn line_counters(&self, namespace: &str, container: &str) -> Arc<[Counter; 5]> {
+        let mk = |s: Severity| {
+            self.log_lines
+                .get_or_create(&LineLabels {
+                    namespace: namespace.to_string(),
+                    container: container.to_string(),
+                    severity: s.as_str(),
+                })
+                .clone()
+        };
+        Arc::new([
+            mk(Severity::Debug),
+            mk(Severity::Info),
+            mk(Severity::Warning),
+            mk(Severity::Error),
+            mk(Severity::Critical),
+        ])
+    }
+
     /// Builds and registers every family.
     pub fn new() -> Metrics {
         let mut r = Registry::default();

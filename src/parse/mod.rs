@@ -298,22 +298,7 @@ pub enum CliEvent {
     Error,
 }
 
-/// Which parser a route asks for first. `Auto` sniffs each line.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Hint {
-    /// Sniff every line (the default).
-    #[default]
-    Auto,
-    /// Velero server / node-agent / plugins: logrus text or JSON first.
-    Velero,
-    /// A Gin application (velero-manager): Gin and Go `log` first.
-    Gin,
-    /// The Velero CLI in a CronJob pod.
-    VeleroCli,
-    /// Do not parse: ship every line as `Plain`.
-    None,
-}
+pub use crate::model::Hint;
 
 /// The result of parsing one line: spans into that line, nothing copied.
 #[derive(Clone, Debug)]

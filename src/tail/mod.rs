@@ -47,8 +47,8 @@ use crate::checkpoint::Checkpoint;
 use crate::config::{Route, StartAt};
 use crate::decode::{self, partial::Joiner, partial::Push, Envelope};
 use crate::discover::{self, FileKind, Filter, Found};
-use crate::enrich::{FileCtx, StreamKind};
 use crate::metrics::{self, Metrics};
+use crate::model::{FileCtx, StreamKind};
 
 pub mod fingerprint;
 pub mod line_buffer;
@@ -233,8 +233,9 @@ impl Tailer {
     }
 
     fn ctx_for(&self, f: &Found) -> Arc<FileCtx> {
-        let ctx = FileCtx::routed(&self.routes, &f.namespace, &f.pod, &f.container);
-        Arc::new(ctx.with_counters(&self.metrics))
+        let mut ctx = FileCtx::routed(&self.routes, &f.namespace, &f.pod, &f.container);
+        ctx.line_counters = Some(self.metrics.line_counters(&f.namespace, &f.container));
+        Arc::new(ctx)
     }
 
     /// Looks for new, renamed and deleted files.
